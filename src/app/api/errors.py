@@ -1,0 +1,38 @@
+"""Domain errors mapped to HTTP answers, so none of them surfaces as a 500."""
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from app.services.idempotency import IdempotencyKeyReused
+from app.services.jobs import InvalidCursor, JobNotFound, JobStateConflict
+from app.services.users import EmailAlreadyRegistered
+
+STATUS_BY_ERROR: dict[type[Exception], int] = {
+    EmailAlreadyRegistered: status.HTTP_409_CONFLICT,
+    IdempotencyKeyReused: status.HTTP_422_UNPROCESSABLE_CONTENT,
+    JobNotFound: status.HTTP_404_NOT_FOUND,
+    JobStateConflict: status.HTTP_409_CONFLICT,
+    InvalidCursor: status.HTTP_400_BAD_REQUEST,
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for error, code in STATUS_BY_ERROR.items():
+        app.add_exception_handler(error, _answer_with(code))
+    app.add_exception_handler(OperationalError, _database_unavailable)
+
+
+def _answer_with(code: int):  # type: ignore[no-untyped-def]
+    async def handler(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    return handler
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "The database is unavailable; try again shortly"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )

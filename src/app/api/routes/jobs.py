@@ -1,0 +1,55 @@
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.api.deps import AdminDep, SessionDep
+from app.models.job import JobState
+from app.schemas.error import ErrorBody
+from app.schemas.job import JobPage, JobRead
+from app.services import jobs
+
+router = APIRouter(
+    prefix="/jobs",
+    tags=["jobs"],
+    dependencies=[AdminDep],
+    responses={
+        401: {"model": ErrorBody, "description": "No bearer token"},
+        403: {"model": ErrorBody, "description": "Wrong bearer token"},
+        404: {"model": ErrorBody, "description": "Unknown job, or the jobs API is disabled"},
+    },
+)
+
+STATE_CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorBody, "description": "The job is not in a state for this"}}
+
+
+@router.get("")
+def list_jobs(
+    session: SessionDep,
+    state: JobState | None = None,
+    task: Annotated[str | None, Query(max_length=200, description="A task name")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> JobPage:
+    """Jobs, newest first; pass `next_cursor` back as `cursor` for the next page."""
+    found, next_cursor = jobs.list_jobs(
+        session, state=state, task_name=task, limit=limit, cursor=cursor
+    )
+    return JobPage(items=[JobRead.model_validate(j) for j in found], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}")
+def read_job(job_id: uuid.UUID, session: SessionDep) -> JobRead:
+    return JobRead.model_validate(jobs.get_job(session, job_id))
+
+
+@router.post("/{job_id}/retry", status_code=202, responses=STATE_CONFLICT)
+def retry_job(job_id: uuid.UUID, session: SessionDep) -> JobRead:
+    """Run a failed job again, as a new attempt of the same job."""
+    return JobRead.model_validate(jobs.retry_job(session, job_id))
+
+
+@router.post("/{job_id}/cancel", responses=STATE_CONFLICT)
+def cancel_job(job_id: uuid.UUID, session: SessionDep) -> JobRead:
+    """Cancel a job that has not started (queued) or waits for its next try (retrying)."""
+    return JobRead.model_validate(jobs.cancel_job(session, job_id))

@@ -1,0 +1,92 @@
+"""The service's one settings object, read from the environment and `.env`."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/app"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    result_backend: str | None = None
+    task_default_queue: str = "default"
+
+    # Time limits bound every task; the broker's redelivery timeout derives from them.
+    task_time_limit: int = Field(default=60, ge=1)
+    task_soft_time_limit: int = Field(default=50, ge=1)
+    visibility_timeout: int | None = Field(default=None, ge=1)
+
+    # Publishing must never stall a request or the relay on a dead or frozen broker.
+    broker_connect_timeout: float = Field(default=2.0, gt=0)
+    broker_socket_timeout: float = Field(default=5.0, gt=1)
+    publish_max_retries: int = Field(default=2, ge=0)
+
+    # The welcome email's retry policy for transient failures.
+    email_max_retries: int = Field(default=3, ge=0)
+    email_retry_backoff: int = Field(default=2, ge=1)
+    email_retry_backoff_max: int = Field(default=60, ge=1)
+    email_retry_jitter: bool = True
+    email_send_seconds: float = Field(default=1.0, ge=0)
+    # Make the first N send attempts raise ConnectionError, to watch retries happen.
+    email_simulated_failures: int = Field(default=0, ge=0)
+
+    # The job ledger and its relay.
+    job_max_worker_losses: int = Field(default=3, ge=1)
+    job_lease_grace_seconds: int = Field(default=10, ge=1)
+    relay_interval_seconds: float = Field(default=1.0, gt=0)
+    relay_batch_size: int = Field(default=200, ge=1)
+    # The API publishes right after commit; the relay leaves younger rows to it.
+    relay_min_age_seconds: float = Field(default=2.0, ge=0)
+    job_retention_days: float = Field(default=7, gt=0)
+    failed_job_retention_days: float = Field(default=30, gt=0)
+    prune_interval_seconds: float = Field(default=3600, gt=0)
+
+    # Bearer token for /api/v1/jobs; the endpoints are off while it is unset.
+    admin_token: SecretStr | None = None
+
+    max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    @field_validator("admin_token", "result_backend", "visibility_timeout", mode="before")
+    @classmethod
+    def _empty_means_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_time_limits(self) -> "Settings":
+        if self.task_soft_time_limit >= self.task_time_limit:
+            raise ValueError("TASK_SOFT_TIME_LIMIT must be below TASK_TIME_LIMIT")
+        if (
+            self.visibility_timeout is not None
+            and self.visibility_timeout < 2 * self.task_time_limit
+        ):
+            raise ValueError(
+                "VISIBILITY_TIMEOUT must be at least twice TASK_TIME_LIMIT, "
+                "or a running task is redelivered to a second worker"
+            )
+        if self.failed_job_retention_days < self.job_retention_days:
+            raise ValueError("FAILED_JOB_RETENTION_DAYS must not be below JOB_RETENTION_DAYS")
+        return self
+
+    @property
+    def effective_visibility_timeout(self) -> int:
+        return self.visibility_timeout or 2 * self.task_time_limit
+
+    @property
+    def job_lease_seconds(self) -> int:
+        """How long a started job belongs to its worker before another may take it over."""
+        return self.task_time_limit + self.job_lease_grace_seconds
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+settings = get_settings()

@@ -1,0 +1,12 @@
+"""Logging set-up shared by the API, the worker and the relay."""
+
+import logging
+
+from app.core.config import settings
+
+LOG_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s"
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT)
+    logging.getLogger("app").setLevel(settings.log_level)

@@ -1,0 +1,217 @@
+"""State changes of the job ledger, each guarded so a late or duplicate message
+cannot move a job backwards. Callers own the transaction."""
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.core.config import settings
+from app.models.job import FINISHED_STATES, Job, JobState
+from app.tasks.catalog import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+ERROR_TEXT_LIMIT = 2000
+
+
+class ClaimRefusal(StrEnum):
+    UNTRACKED = "untracked"
+    FINISHED = "finished"
+    RUNNING_ELSEWHERE = "running elsewhere"
+    TOO_MANY_WORKER_LOSSES = "too many worker losses"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The outcome of a worker asking to run a job: an attempt number or a refusal."""
+
+    attempt: int | None = None
+    refusal: ClaimRefusal | None = None
+    state: JobState | None = None
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The worker node and process that ask to run a job."""
+
+    node: str
+    pid: int
+
+
+def add_job(session: Session, spec: TaskSpec, kwargs: dict[str, Any]) -> Job:
+    job = Job(
+        id=uuid.uuid4(),
+        task_name=spec.name,
+        kwargs=kwargs,
+        queue=spec.queue,
+        state=JobState.QUEUED,
+        attempts=0,
+        worker_losses=0,
+        retries=0,
+        max_attempts=spec.max_attempts,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim(
+    session: Session, job_id: uuid.UUID, holder: Holder, holder_is_gone: Callable[[int], bool]
+) -> Claim:
+    """Make `holder` the runner of the job, or say why it must not run it.
+
+    A job still marked started belongs to its holder until the lease expires, unless
+    that holder was a process of this very node that no longer exists.
+    """
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None:
+        return Claim(refusal=ClaimRefusal.UNTRACKED)
+    state = JobState(job.state)
+    if state in FINISHED_STATES:
+        return Claim(refusal=ClaimRefusal.FINISHED, state=state)
+    now = session.scalar(select(func.now()))
+    if state is JobState.STARTED:
+        assert job.lease_expires_at is not None
+        holder_died_here = (
+            job.worker == holder.node
+            and job.worker_pid is not None
+            and job.worker_pid != holder.pid
+            and holder_is_gone(job.worker_pid)
+        )
+        if now is not None and job.lease_expires_at > now and not holder_died_here:
+            return Claim(refusal=ClaimRefusal.RUNNING_ELSEWHERE, state=state)
+        job.worker_losses += 1
+        if job.worker_losses >= settings.job_max_worker_losses:
+            _finish(job, JobState.FAILED, f"worker lost {job.worker_losses} times while running it")
+            logger.error("Job %s failed: its worker was lost %d times", job.id, job.worker_losses)
+            return Claim(refusal=ClaimRefusal.TOO_MANY_WORKER_LOSSES, state=JobState.FAILED)
+    job.state = JobState.STARTED
+    job.attempts += 1
+    job.worker = holder.node
+    job.worker_pid = holder.pid
+    job.started_at = func.now()
+    job.lease_expires_at = func.now() + timedelta(seconds=settings.job_lease_seconds)
+    job.next_attempt_at = None
+    session.flush()
+    return Claim(attempt=job.attempts)
+
+
+def mark_succeeded(session: Session, job_id: uuid.UUID, attempt: int) -> bool:
+    return _finish_attempt(session, job_id, attempt, JobState.SUCCEEDED, error=None)
+
+
+def mark_failed(session: Session, job_id: uuid.UUID, attempt: int, error: str) -> bool:
+    return _finish_attempt(session, job_id, attempt, JobState.FAILED, error=error)
+
+
+def mark_retrying(
+    session: Session, job_id: uuid.UUID, attempt: int, error: str, countdown: float
+) -> bool:
+    """Record that the attempt failed and another is scheduled `countdown` seconds on."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.STARTED, Job.attempts == attempt)
+        .values(
+            state=JobState.RETRYING,
+            last_error=error[:ERROR_TEXT_LIMIT],
+            lease_expires_at=None,
+            retries=Job.retries + 1,
+            next_attempt_at=func.now() + timedelta(seconds=countdown),
+            published_at=func.now(),
+        )
+    )
+    return _changed(result)
+
+
+def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id.in_(job_ids), Job.published_at.is_(None))
+        .values(published_at=func.now())
+    )
+
+
+def lock_unpublished(session: Session, limit: int, min_age_seconds: float) -> list[Job]:
+    """The oldest outbox rows, locked so that concurrent relays share the work."""
+    return list(
+        session.scalars(
+            select(Job)
+            .where(
+                Job.published_at.is_(None),
+                Job.created_at <= func.now() - timedelta(seconds=min_age_seconds),
+                Job.state.in_([JobState.QUEUED, JobState.RETRYING, JobState.STARTED]),
+            )
+            .order_by(Job.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def requeue_abandoned(session: Session) -> int:
+    """Put back into the outbox the jobs whose message may be gone: a started job whose
+    lease ran out, and a retry that is long overdue."""
+    stale = func.now() - timedelta(seconds=settings.effective_visibility_timeout)
+    lease_ran_out = and_(
+        Job.state == JobState.STARTED,
+        Job.lease_expires_at < func.now(),
+        or_(Job.published_at < Job.lease_expires_at, Job.published_at < stale),
+    )
+    retry_overdue = and_(
+        Job.state == JobState.RETRYING,
+        Job.next_attempt_at < stale,
+        Job.published_at < stale,
+    )
+    result = session.execute(
+        update(Job).where(or_(lease_ran_out, retry_overdue)).values(published_at=None)
+    )
+    return result.rowcount if isinstance(result, CursorResult) else 0
+
+
+def prune_finished(session: Session) -> int:
+    """Delete finished jobs past their retention; failed ones are kept longer."""
+    now = func.now()
+    finished_ok = and_(
+        Job.state.in_([JobState.SUCCEEDED, JobState.CANCELLED]),
+        Job.finished_at < now - timedelta(days=settings.job_retention_days),
+    )
+    failed = and_(
+        Job.state == JobState.FAILED,
+        Job.finished_at < now - timedelta(days=settings.failed_job_retention_days),
+    )
+    result = session.execute(delete(Job).where(or_(finished_ok, failed)))
+    return result.rowcount if isinstance(result, CursorResult) else 0
+
+
+def _finish_attempt(
+    session: Session, job_id: uuid.UUID, attempt: int, state: JobState, error: str | None
+) -> bool:
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.STARTED, Job.attempts == attempt)
+        .values(
+            state=state,
+            finished_at=func.now(),
+            lease_expires_at=None,
+            last_error=error[:ERROR_TEXT_LIMIT] if error is not None else Job.last_error,
+        )
+    )
+    return _changed(result)
+
+
+def _finish(job: Job, state: JobState, error: str) -> None:
+    job.state = state
+    job.last_error = error
+    job.finished_at = func.now()
+    job.lease_expires_at = None
+
+
+def _changed(result: Any) -> bool:
+    return isinstance(result, CursorResult) and result.rowcount == 1

@@ -1,0 +1,114 @@
+"""Hands committed jobs to the broker, never on the request's critical path.
+
+Jobs are queued in memory for one background thread; whatever it cannot publish
+(broker down, frozen, queue full) stays in the outbox for the relay.
+"""
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+
+from kombu.exceptions import OperationalError
+
+from app.core.db import transaction
+from app.jobs import ledger
+from app.jobs.message import JobMessage
+from app.worker import celery_app
+
+logger = logging.getLogger(__name__)
+
+PUBLISH_ERRORS = (OperationalError, ConnectionError, OSError, TimeoutError)
+BACKLOG_LIMIT = 10_000
+BATCH_LIMIT = 200
+PAUSE_AFTER_FAILURE_SECONDS = 5.0
+
+
+def publish(messages: Iterable[JobMessage]) -> list[JobMessage]:
+    """Publish each message with the bounded retry policy; return those the broker took.
+
+    Stops at the first failure: with the broker gone the rest would fail too.
+    """
+    published: list[JobMessage] = []
+    with celery_app.producer_or_acquire() as producer:
+        for message in messages:
+            try:
+                celery_app.send_task(
+                    message.task_name,
+                    kwargs=message.kwargs,
+                    task_id=message.job_id,
+                    queue=message.queue,
+                    retries=message.retries,
+                    producer=producer,
+                )
+            except PUBLISH_ERRORS as exc:
+                logger.warning(
+                    "Publishing job %s failed, the relay will retry: %s", message.job_id, exc
+                )
+                break
+            published.append(message)
+    return published
+
+
+class BackgroundPublisher:
+    """One daemon thread per process that publishes jobs just after their commit."""
+
+    def __init__(self) -> None:
+        self._pending: queue.Queue[JobMessage] = queue.Queue(maxsize=BACKLOG_LIMIT)
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._paused_until = 0.0
+
+    def submit(self, messages: Iterable[JobMessage]) -> None:
+        self._ensure_thread()
+        for message in messages:
+            try:
+                self._pending.put_nowait(message)
+            except queue.Full:
+                logger.warning("Publish backlog full; job %s waits for the relay", message.job_id)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until everything submitted so far was handled (for tests and shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._pending.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._pending.unfinished_tasks
+
+    def _ensure_thread(self) -> None:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="job-publisher", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._pending.get()]
+            while len(batch) < BATCH_LIMIT:
+                try:
+                    batch.append(self._pending.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self._publish_batch(batch)
+            except Exception:
+                logger.exception(
+                    "Publishing a batch of %d jobs failed; the relay will retry", len(batch)
+                )
+            finally:
+                for _ in batch:
+                    self._pending.task_done()
+
+    def _publish_batch(self, batch: list[JobMessage]) -> None:
+        if time.monotonic() < self._paused_until:
+            return
+        published = publish(batch)
+        if len(published) < len(batch):
+            self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
+        if published:
+            with transaction() as session:
+                ledger.mark_published(session, [uuid.UUID(m.job_id) for m in published])
+
+
+background_publisher = BackgroundPublisher()

@@ -1,0 +1,80 @@
+"""The relay: publishes what the outbox still holds and re-queues abandoned jobs.
+
+Run it with `python -m app.jobs.relay`; several relays may run side by side, as
+rows are claimed with FOR UPDATE SKIP LOCKED.
+"""
+
+import logging
+import signal
+import threading
+import uuid
+from types import FrameType
+
+from app.core.config import settings
+from app.core.db import transaction
+from app.core.logging import configure_logging
+from app.jobs import ledger
+from app.jobs.message import JobMessage
+from app.jobs.publisher import publish
+
+logger = logging.getLogger(__name__)
+
+
+def relay_pending_jobs(min_age_seconds: float = settings.relay_min_age_seconds) -> int:
+    """Publish one batch of unpublished jobs; return how many the broker took.
+
+    The rows stay locked while they are published, so a crash before the commit
+    leaves them unpublished and a later pass sends them again (at least once).
+    """
+    with transaction() as session:
+        jobs = ledger.lock_unpublished(session, settings.relay_batch_size, min_age_seconds)
+        if not jobs:
+            return 0
+        published = publish([JobMessage.of(job) for job in jobs])
+        if published:
+            ledger.mark_published(session, [uuid.UUID(m.job_id) for m in published])
+    if published:
+        logger.info("Relayed %d of %d unpublished jobs", len(published), len(jobs))
+    return len(published)
+
+
+def requeue_abandoned_jobs() -> int:
+    with transaction() as session:
+        count = ledger.requeue_abandoned(session)
+    if count:
+        logger.warning("Re-queued %d jobs whose worker or message was lost", count)
+    return count
+
+
+def run_forever(stop: threading.Event) -> None:
+    logger.info(
+        "Relay started (every %.1fs, batches of %d)",
+        settings.relay_interval_seconds,
+        settings.relay_batch_size,
+    )
+    while not stop.is_set():
+        try:
+            requeue_abandoned_jobs()
+            while relay_pending_jobs() == settings.relay_batch_size and not stop.is_set():
+                pass
+        except Exception:
+            logger.exception("Relay pass failed; trying again")
+        stop.wait(settings.relay_interval_seconds)
+    logger.info("Relay stopped")
+
+
+def main() -> None:
+    configure_logging()
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        logger.info("Relay got signal %d, finishing its pass", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    run_forever(stop)
+
+
+if __name__ == "__main__":
+    main()

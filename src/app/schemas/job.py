@@ -1,0 +1,32 @@
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import AliasPath, BaseModel, ConfigDict, Field
+
+from app.models.job import JobState
+
+
+class JobRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    task_name: str
+    arguments: dict[str, Any] = Field(validation_alias=AliasPath("kwargs"))
+    queue: str
+    state: JobState
+    attempts: int
+    max_attempts: int
+    worker_losses: int
+    last_error: str | None
+    worker: str | None
+    created_at: datetime
+    published_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    next_attempt_at: datetime | None
+
+
+class JobPage(BaseModel):
+    items: list[JobRead]
+    next_cursor: str | None

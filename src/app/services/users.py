@@ -1,0 +1,27 @@
+"""Business rules for users. Services flush; the caller's transaction commits."""
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.jobs.enqueue import enqueue
+from app.models.job import Job
+from app.models.user import User
+from app.schemas.user import UserCreate
+from app.tasks.catalog import SEND_WELCOME_EMAIL
+
+
+class EmailAlreadyRegistered(Exception):
+    def __init__(self, email: str) -> None:
+        super().__init__(f"A user with email {email!r} already exists")
+
+
+def create_user(session: Session, data: UserCreate) -> tuple[User, Job]:
+    """Create the user and, in the same transaction, the job that welcomes them."""
+    user = User(email=str(data.email), full_name=data.full_name)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise EmailAlreadyRegistered(str(data.email)) from exc
+    job = enqueue(session, SEND_WELCOME_EMAIL, user_id=user.id)
+    return user, job

@@ -1,0 +1,100 @@
+"""The Celery application, configured from `Settings` only.
+
+Start a worker with `celery -A app.worker.celery_app worker -l info`.
+"""
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import setup_logging
+from kombu import Queue
+
+from app.core.config import Settings, settings
+from app.core.logging import configure_logging
+from app.tasks.catalog import PRUNE_FINISHED_JOBS
+
+TASK_MODULES = ["app.tasks.example_tasks", "app.tasks.maintenance"]
+
+
+def build_celery_config(settings: Settings) -> dict[str, Any]:
+    visibility_timeout = settings.effective_visibility_timeout
+    broker_transport_options: dict[str, Any] = {
+        # Redelivery of a message whose worker died; above the hard limit so a
+        # running task is never handed to a second worker.
+        "visibility_timeout": visibility_timeout,
+        # Sweep for such messages every 5 s instead of kombu's ~100 s.
+        "unacked_restore_interval": 5,
+        "unacked_restore_throttle": 1,
+        # Bound connect and reads, so a dead or frozen broker cannot hang a publish.
+        "socket_connect_timeout": settings.broker_connect_timeout,
+        "socket_timeout": settings.broker_socket_timeout,
+        "retry_on_timeout": True,
+        "health_check_interval": 10,
+        # The producer's reconnect loop gives up instead of retrying forever.
+        "max_retries": settings.publish_max_retries,
+    }
+    if settings.broker_url.startswith("amqp"):
+        # RabbitMQ must confirm each publish, or it may drop messages silently.
+        broker_transport_options = {"confirm_publish": True}
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend,
+        # JSON only: pickle would let anyone who can write to the broker run code.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # Named queues only; a typo in a queue name is an error, not a new queue.
+        "task_queues": [Queue(settings.task_default_queue)],
+        "task_default_queue": settings.task_default_queue,
+        "task_create_missing_queues": False,
+        # Acknowledge after the task ends, so a crash mid-task means redelivery.
+        "task_acks_late": True,
+        # A killed child process puts its message back instead of acking it.
+        "task_reject_on_worker_lost": True,
+        # Ordinary failures go through the retry policy, not broker redelivery.
+        "task_acks_on_failure_or_timeout": True,
+        # One unacknowledged message per process: nothing hoarded by a busy worker.
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": settings.task_soft_time_limit,
+        "broker_transport_options": broker_transport_options,
+        "result_backend_transport_options": {"visibility_timeout": visibility_timeout},
+        "visibility_timeout": visibility_timeout,
+        "broker_connection_timeout": settings.broker_connect_timeout,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,
+        "broker_pool_acquire_timeout": settings.broker_socket_timeout,
+        # Bounded publish retries: a dead broker costs a request well under a second.
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {
+            "max_retries": settings.publish_max_retries,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        # Tasks cut off from the broker stop, rather than run twice in parallel.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # The ledger records outcomes; results are not needed unless a backend is set.
+        "task_ignore_result": settings.result_backend is None,
+        # Task events let Flower and `celery events` show jobs as they run.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": {
+            "prune-finished-jobs": {
+                "task": PRUNE_FINISHED_JOBS.name,
+                "schedule": settings.prune_interval_seconds,
+            },
+        },
+        "timezone": "UTC",
+    }
+
+
+celery_app = Celery("app", task_cls="app.jobs.task:DurableTask", include=TASK_MODULES)
+celery_app.conf.update(build_celery_config(settings))
+
+
+@setup_logging.connect
+def _use_our_logging(**_: Any) -> None:
+    configure_logging()
