@@ -33,6 +33,8 @@ def build_celery_config(settings: Settings) -> dict[str, Any]:
         # The producer's reconnect loop gives up instead of retrying forever.
         "max_retries": settings.publish_max_retries,
     }
+    if settings.broker_broadcast_prefix:
+        broker_transport_options["fanout_prefix"] = f"/{settings.broker_broadcast_prefix}."
     if settings.broker_url.startswith("amqp"):
         # RabbitMQ must confirm each publish, or it may drop messages silently.
         broker_transport_options = {"confirm_publish": True}

@@ -1,16 +1,17 @@
 """Refuse request bodies above a size limit before any of them is parsed."""
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodySizeLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+
+    @property
+    def _detail(self) -> str:
+        return f"Request body exceeds {self.max_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -21,30 +22,22 @@ class BodySizeLimitMiddleware:
             await self._refuse(send)
             return
         received = 0
-        response_started = False
 
         async def counting_receive() -> Message:
+            # A body sent in chunks, without Content-Length, is counted as it arrives;
+            # an HTTPException is what FastAPI lets through from body parsing.
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge()
+                    raise HTTPException(413, self._detail)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, tracking_send)
-        except BodyTooLarge:
-            if not response_started:
-                await self._refuse(send)
+        await self.app(scope, counting_receive, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = f'{{"detail":"Request body exceeds {self.max_bytes} bytes"}}'.encode()
+        body = f'{{"detail":"{self._detail}"}}'.encode()
         await send(
             {
                 "type": "http.response.start",

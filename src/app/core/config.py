@@ -1,5 +1,6 @@
 """The service's one settings object, read from the environment and `.env`."""
 
+import os
 from functools import lru_cache
 from typing import Literal
 
@@ -8,7 +9,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # APP_ENV_FILE names another file to read instead of `.env`; empty reads none.
+    model_config = SettingsConfigDict(
+        env_file=os.environ.get("APP_ENV_FILE", ".env") or None, extra="ignore"
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -16,6 +20,9 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/app"
     broker_url: str = "redis://127.0.0.1:6379/0"
     result_backend: str | None = None
+    # Separates this deployment's broadcasts (worker inspection, events) from others
+    # sharing the Redis database; give each its own TASK_DEFAULT_QUEUE as well.
+    broker_broadcast_prefix: str = ""
     task_default_queue: str = "default"
 
     # Time limits bound every task; the broker's redelivery timeout derives from them.

@@ -1,0 +1,59 @@
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+COMPOSE ?= docker compose
+UV ?= uv
+
+.PHONY: help up down logs logs-worker logs-api logs-relay ps dev worker relay migrate test test-fast lint fmt smoke
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+up: ## Build and start the whole stack in Docker Compose, waiting until it is healthy
+	$(COMPOSE) up -d --build --wait
+
+down: ## Stop the stack (add ARGS=-v to drop its volumes)
+	$(COMPOSE) down $(ARGS)
+
+logs: ## Follow the logs of every service
+	$(COMPOSE) logs -f
+
+logs-worker: ## Follow the worker's logs
+	$(COMPOSE) logs -f worker
+
+logs-api: ## Follow the API's logs
+	$(COMPOSE) logs -f api
+
+logs-relay: ## Follow the outbox relay's logs
+	$(COMPOSE) logs -f relay
+
+ps: ## Show the stack's services and their health
+	$(COMPOSE) ps
+
+dev: ## Run API (port 8000), worker and relay locally against the services in .env
+	@test -f .env || cp .env.example .env
+	$(UV) sync --quiet
+	$(UV) run python -m app.core.migrate
+	@trap 'kill 0' EXIT INT TERM; \
+	$(UV) run celery -A app.worker.celery_app worker -l info -c 2 & \
+	$(UV) run python -m app.jobs.relay & \
+	$(UV) run uvicorn app.main:app --reload --port 8000 & \
+	wait
+
+migrate: ## Create the database if missing and apply the migrations
+	$(UV) run python -m app.core.migrate
+
+test: ## Run the test suite against the local PostgreSQL and Redis
+	$(UV) sync --quiet
+	$(UV) run pytest
+
+lint: ## ruff and mypy
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+fmt: ## Format and autofix
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+smoke: ## Start the compose stack, exercise it over HTTP, then tear it down
+	bash scripts/smoke.sh

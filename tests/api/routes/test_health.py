@@ -1,0 +1,80 @@
+"""/api/v1/health*: liveness, readiness and the workers report, also with the broker gone."""
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.support.processes import Process, child_env, free_port, private_redis, start_api
+
+WORKERS_DEADLINE = 2.0
+
+
+def test_liveness(client: TestClient) -> None:
+    assert client.get("/api/v1/health").json() == {"status": "ok"}
+
+
+def test_ready_when_database_and_broker_answer(client: TestClient) -> None:
+    response = client.get("/api/v1/health/ready")
+
+    assert response.status_code == 200
+    assert response.json()["database"]["ok"] and response.json()["broker"]["ok"]
+
+
+def test_workers_lists_the_running_worker(client: TestClient, worker: Process) -> None:
+    response = client.get("/api/v1/health/workers")
+
+    assert response.status_code == 200
+    [reported] = response.json()["workers"]
+    assert reported["name"].startswith("w1-")
+    assert reported["concurrency"] == 2
+    assert reported["active_tasks"] == 0
+
+
+def test_workers_answers_503_when_no_worker_is_up(client: TestClient) -> None:
+    started = time.monotonic()
+    response = client.get("/api/v1/health/workers")
+
+    assert time.monotonic() - started < WORKERS_DEADLINE
+    assert response.status_code == 503
+    assert response.json() == {
+        "status": "unavailable", "workers": [], "error": "no worker answered"
+    }
+
+
+@pytest.fixture
+def api_with_dead_broker() -> Iterator[str]:
+    api, base_url = start_api(child_env({"BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}))
+    yield base_url
+    api.stop()
+
+
+def test_workers_and_ready_answer_503_quickly_when_the_broker_is_unreachable(
+    api_with_dead_broker: str,
+) -> None:
+    for path in ("/api/v1/health/workers", "/api/v1/health/ready"):
+        started = time.monotonic()
+        response = httpx.get(f"{api_with_dead_broker}{path}", timeout=10)
+        elapsed = time.monotonic() - started
+
+        assert response.status_code == 503, path
+        assert elapsed < WORKERS_DEADLINE, (path, elapsed)
+    assert "broker" in response.json()["broker"]["error"]
+
+
+def test_workers_answers_503_quickly_when_the_broker_is_frozen() -> None:
+    with private_redis() as redis:
+        api, base_url = start_api(child_env({"BROKER_URL": redis.url}))
+        try:
+            redis.freeze()
+            started = time.monotonic()
+            response = httpx.get(f"{base_url}/api/v1/health/workers", timeout=10)
+            elapsed = time.monotonic() - started
+        finally:
+            api.stop()
+
+    assert response.status_code == 503
+    assert elapsed < WORKERS_DEADLINE
+    assert "did not answer" in response.json()["error"] or "unreachable" in response.json()["error"]
