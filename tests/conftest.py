@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 RUN_ID = uuid.uuid4().hex[:10]
-DATABASE_SERVER = os.environ.get("TEST_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432")
+DATABASE_SERVER = os.environ.get(
+    "TEST_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432"
+)
 os.environ.update(
     APP_ENV_FILE="",
     ENVIRONMENT="test",
@@ -29,8 +31,8 @@ os.environ.update(
     RELAY_MIN_AGE_SECONDS="0.5",
 )
 
-from fastapi.testclient import TestClient  # noqa: E402
 import redis  # noqa: E402
+from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from app.core.config import settings  # noqa: E402

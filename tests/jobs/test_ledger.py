@@ -37,9 +37,7 @@ def claim(job_id: uuid.UUID, holder: Holder = HERE, gone=never_gone) -> ledger.C
 
 def expire_lease(job_id: uuid.UUID) -> None:
     with transaction() as session:
-        session.execute(
-            update(Job).where(Job.id == job_id).values(lease_expires_at=Job.started_at)
-        )
+        session.execute(update(Job).where(Job.id == job_id).values(lease_expires_at=Job.started_at))
 
 
 def test_a_queued_job_is_claimed_once() -> None:

@@ -43,7 +43,11 @@ class Process:
         self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
         self._log = self.log_path.open("wb")
         self.popen = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -89,13 +93,26 @@ def start_worker(
     name: str, env: dict[str, str], concurrency: int = 2, extra: list[str] | None = None
 ) -> Process:
     argv = [
-        str(VENV_BIN / "celery"), "-A", "app.worker.celery_app", "worker", "-l", "info",
-        "-c", str(concurrency), "-n", f"{name}@%h", "--without-mingle", "--without-gossip",
+        str(VENV_BIN / "celery"),
+        "-A",
+        "app.worker.celery_app",
+        "worker",
+        "-l",
+        "info",
+        "-c",
+        str(concurrency),
+        "-n",
+        f"{name}@%h",
+        "--without-mingle",
+        "--without-gossip",
         *(extra or []),
     ]
     worker = Process(f"worker-{name}", argv, env)
-    wait_until(lambda: " ready." in worker.log() or worker.popen.poll() is not None, 30,
-               what=f"worker {name} to start")
+    wait_until(
+        lambda: " ready." in worker.log() or worker.popen.poll() is not None,
+        30,
+        what=f"worker {name} to start",
+    )
     assert worker.popen.poll() is None, worker.log()
     return worker
 
@@ -108,8 +125,16 @@ def start_relay(env: dict[str, str]) -> Process:
 
 def start_api(env: dict[str, str]) -> tuple[Process, str]:
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port),
-            "--log-level", "warning"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     api = Process("api", argv, env)
     base_url = f"http://127.0.0.1:{port}"
 
@@ -137,10 +162,23 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
-             "--bind", "127.0.0.1", "--dir", self.dir, "--appendonly", "yes",
-             "--save", "", "--maxmemory-policy", "noeviction"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.dir,
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+                "--maxmemory-policy",
+                "noeviction",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         wait_until(self._answers, 10, what="private redis to start")
 

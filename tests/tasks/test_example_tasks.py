@@ -67,9 +67,12 @@ def test_retries_follow_the_policy_then_the_job_fails_cleanly(
     assert f"Job {job_id} (users.send_welcome_email) failed on attempt 4" in log
     assert "retry 4 of 3" not in log
     starts = attempt_start_times(log, job_id)
-    gaps = [(later - earlier).total_seconds() for earlier, later in zip(starts, starts[1:])]
+    gaps = [
+        (later - earlier).total_seconds()
+        for earlier, later in zip(starts, starts[1:], strict=False)
+    ]
     assert len(starts) == 4
-    assert all(gap >= delay - 0.1 for gap, delay in zip(gaps, (1.0, 2.0, 4.0))), gaps
+    assert all(gap >= delay - 0.1 for gap, delay in zip(gaps, (1.0, 2.0, 4.0), strict=True)), gaps
     assert body["id"] not in welcomed_user_ids()
 
 

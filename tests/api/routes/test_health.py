@@ -40,7 +40,9 @@ def test_workers_answers_503_when_no_worker_is_up(client: TestClient) -> None:
     assert time.monotonic() - started < WORKERS_DEADLINE
     assert response.status_code == 503
     assert response.json() == {
-        "status": "unavailable", "workers": [], "error": "no worker answered"
+        "status": "unavailable",
+        "workers": [],
+        "error": "no worker answered",
     }
 
 

@@ -93,9 +93,7 @@ def test_list_filters_by_state_and_task(client: TestClient) -> None:
     set_state(first, JobState.FAILED)
 
     failed = client.get("/api/v1/jobs", params={"state": "failed"}, headers=ADMIN_HEADERS).json()
-    other_task = client.get(
-        "/api/v1/jobs", params={"task": "nope"}, headers=ADMIN_HEADERS
-    ).json()
+    other_task = client.get("/api/v1/jobs", params={"task": "nope"}, headers=ADMIN_HEADERS).json()
 
     assert [item["id"] for item in failed["items"]] == [first]
     assert other_task["items"] == []

@@ -83,7 +83,9 @@ def test_bad_bodies_answer_422_and_create_nothing(client: TestClient) -> None:
 
 def test_malformed_json_answers_422(client: TestClient) -> None:
     response = client.post(
-        "/api/v1/users", content=b'{"email": "a@example.com",', headers={"content-type": "application/json"}
+        "/api/v1/users",
+        content=b'{"email": "a@example.com",',
+        headers={"content-type": "application/json"},
     )
 
     assert response.status_code == 422
@@ -110,7 +112,9 @@ def test_oversized_chunked_body_answers_413(client: TestClient) -> None:
         for _ in range(100):
             yield b"x" * 1024
 
-    response = client.post("/api/v1/users", content=chunks(), headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/v1/users", content=chunks(), headers={"content-type": "application/json"}
+    )
 
     assert response.status_code == 413
 

@@ -20,7 +20,9 @@ router = APIRouter(
     },
 )
 
-STATE_CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorBody, "description": "The job is not in a state for this"}}
+STATE_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "The job is not in a state for this"}
+}
 
 
 @router.get("")
