@@ -13,13 +13,6 @@ ENV PYTHONUNBUFFERED=1 \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     PATH="/app/.venv/bin:$PATH"
 
-# The IANA time zone database: kombu and celery call ZoneInfo("UTC") on import, and
-# neither the slim image (Debian 13 ships only part of it) nor the locked Python
-# dependencies (tzdata is a Windows-only dependency there) guarantee it.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends tzdata \
-    && rm -rf /var/lib/apt/lists/*
-
 WORKDIR /app
 
 # Dependencies first, in their own layer: it is rebuilt only when the lock changes.
@@ -34,14 +27,6 @@ COPY migrations ./migrations
 COPY src ./src
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev
-
-# WORKAROUND, remove once pyproject.toml depends on "celery[redis]": kombu's Redis
-# transport imports `packaging`, which only the kombu[redis] extra pulls in; the
-# lock has it only through the dev group, so a --no-dev install lacks it and every
-# Celery process dies at start. A no-op as soon as the lock provides it.
-RUN --mount=type=cache,target=/root/.cache/uv \
-    python -c "import packaging" 2>/dev/null \
-    || uv pip install --no-deps "packaging==26.3"
 
 # Run as an unprivileged user; it owns nothing under /app, so the code is read-only to it.
 RUN groupadd --system --gid 10001 app \

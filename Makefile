@@ -3,7 +3,7 @@ SHELL := /bin/bash
 COMPOSE ?= docker compose
 UV ?= uv
 
-.PHONY: help up down logs logs-worker logs-api logs-relay ps dev worker relay migrate test test-fast lint fmt smoke
+.PHONY: help up down scale logs logs-worker logs-api logs-relay logs-beat ps dev migrate test lint fmt smoke
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ up: ## Build and start the whole stack in Docker Compose, waiting until it is he
 
 down: ## Stop the stack (add ARGS=-v to drop its volumes)
 	$(COMPOSE) down $(ARGS)
+
+scale: ## Run N workers (default 3): make scale N=5
+	$(COMPOSE) up -d --scale worker=$(or $(N),3) --wait
 
 logs: ## Follow the logs of every service
 	$(COMPOSE) logs -f
@@ -25,6 +28,9 @@ logs-api: ## Follow the API's logs
 
 logs-relay: ## Follow the outbox relay's logs
 	$(COMPOSE) logs -f relay
+
+logs-beat: ## Follow Celery beat's logs
+	$(COMPOSE) logs -f beat
 
 ps: ## Show the stack's services and their health
 	$(COMPOSE) ps

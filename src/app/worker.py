@@ -6,11 +6,14 @@ Start a worker with `celery -A app.worker.celery_app worker -l info`.
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, task_unknown
 from kombu import Queue
 
 from app.core.config import Settings, settings
+from app.core.db import transaction
 from app.core.logging import configure_logging
+from app.jobs import ledger
+from app.jobs.task import as_job_id
 from app.tasks.catalog import PRUNE_FINISHED_JOBS
 
 TASK_MODULES = ["app.tasks.example_tasks", "app.tasks.maintenance"]
@@ -100,3 +103,13 @@ celery_app.conf.update(build_celery_config(settings))
 @setup_logging.connect
 def _use_our_logging(**_: Any) -> None:
     configure_logging()
+
+
+@task_unknown.connect
+def _fail_jobs_of_unknown_tasks(name: str, id: str, **_: Any) -> None:  # noqa: A002
+    """Celery drops a message whose task it does not know; the ledger says so too."""
+    job_id = as_job_id(id)
+    if job_id is None:
+        return
+    with transaction() as session:
+        ledger.mark_unrunnable(session, job_id, f"no worker knows the task {name!r}")

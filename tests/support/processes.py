@@ -92,10 +92,11 @@ def child_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
 def start_worker(
     name: str, env: dict[str, str], concurrency: int = 2, extra: list[str] | None = None
 ) -> Process:
+    """A real Celery worker, also loading the fault tests' misbehaving tasks."""
     argv = [
         str(VENV_BIN / "celery"),
         "-A",
-        "app.worker.celery_app",
+        "tests.support.fault_worker",
         "worker",
         "-l",
         "info",

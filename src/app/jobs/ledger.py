@@ -130,6 +130,16 @@ def mark_retrying(
     return _changed(result)
 
 
+def mark_unrunnable(session: Session, job_id: uuid.UUID, reason: str) -> bool:
+    """Fail a job no worker can run (its task is unknown, or its message was refused)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state.in_([JobState.QUEUED, JobState.RETRYING]))
+        .values(state=JobState.FAILED, finished_at=func.now(), last_error=reason[:ERROR_TEXT_LIMIT])
+    )
+    return _changed(result)
+
+
 def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
     session.execute(
         update(Job)

@@ -27,7 +27,7 @@ _current_attempt: ContextVar[tuple[uuid.UUID, int] | None] = ContextVar(
 
 class DurableTask(Task):  # type: ignore[type-arg]
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        job_id = _as_job_id(self.request.id)
+        job_id = as_job_id(self.request.id)
         if job_id is None or self.request.called_directly:
             return super().__call__(*args, **kwargs)
         holder = ledger.Holder(node=self.request.hostname or socket.gethostname(), pid=os.getpid())
@@ -125,7 +125,7 @@ def process_is_gone(pid: int) -> bool:
         return False
 
 
-def _as_job_id(task_id: str | None) -> uuid.UUID | None:
+def as_job_id(task_id: str | None) -> uuid.UUID | None:
     try:
         return uuid.UUID(task_id) if task_id else None
     except ValueError:

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Smoke test of the Docker Compose stack (`make smoke`), run from anywhere in the repo.
+#
+# Builds and starts the whole stack under its own project name and port, then over
+# HTTP: creates a user and waits for its welcome-email job to succeed; makes the
+# worker fail every send and watches a job go through its 3 retries to `failed`;
+# scales to 3 workers and checks that all of them answer. The stack and its volumes
+# are removed at the end, whatever happens (SMOKE_KEEP=1 leaves it running).
+#
+# Needs: docker with Compose v2, curl, python3 (JSON and timestamps).
+# Knobs: COMPOSE_PROJECT_NAME (durable-jobs-smoke), SMOKE_API_PORT (18000),
+#        SMOKE_TIMEOUT (seconds to wait for a log line, 60), SMOKE_KEEP (0).
+set -euo pipefail
+export LC_ALL=C
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-durable-jobs-smoke}"
+export API_PORT="${SMOKE_API_PORT:-18000}"
+# A fresh token each run: the jobs API is on for this stack only.
+ADMIN_TOKEN="smoke-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export ADMIN_TOKEN
+# The values below win over ./.env, so a developer's .env cannot change the test.
+export EMAIL_SIMULATED_FAILURES=0 EMAIL_MAX_RETRIES=3 EMAIL_RETRY_BACKOFF=1 \
+    EMAIL_SEND_SECONDS=0.5 LOG_LEVEL=INFO
+TIMEOUT="${SMOKE_TIMEOUT:-60}"
+BASE="http://127.0.0.1:${API_PORT}/api/v1"
+TASK=users.send_welcome_email
+
+TMP="$(mktemp -d)"
+SUMMARY=()
+
+say() { printf '\n==> %s\n' "$*"; }
+fail() {
+    printf '\nsmoke: FAIL: %s\n' "$*" >&2
+    exit 1
+}
+compose() { docker compose --ansi never "$@"; }
+# Some Compose versions put terminal escapes (ESC[2K) before log lines even without a tty.
+ESC=$'\e'
+strip_ansi() { sed "s/${ESC}\[[0-9;]*[A-Za-z]//g"; }
+service_logs() { compose logs --no-color "$@" 2>/dev/null | strip_ansi; }
+now() { python3 -c 'import time; print(f"{time.time():.3f}")'; }
+elapsed() { python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.3f}")' "$1" "$2"; }
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    if [[ $rc -ne 0 ]]; then
+        printf '\nsmoke: failed (exit %d); the stack as it was:\n' "$rc" >&2
+        compose ps -a >&2 || true
+        printf '\n--- last log lines of every service ---\n' >&2
+        service_logs --tail 60 >&2 || true
+    fi
+    if [[ "${SMOKE_KEEP:-0}" == 1 ]]; then
+        printf '\nSMOKE_KEEP=1: the stack is still up (docker compose -p %s down -v to remove it)\n' \
+            "$COMPOSE_PROJECT_NAME"
+    else
+        say "Removing the stack and its volumes"
+        compose down -v --remove-orphans --timeout 30 >/dev/null 2>&1 || true
+    fi
+    rm -rf "$TMP"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# http METHOD PATH [JSON]: sets STATUS, BODY (also in $TMP/body) and SECONDS_TAKEN.
+http() {
+    local method=$1 path=$2 data=${3:-} out
+    local args=(-sS -o "$TMP/body" -w '%{http_code} %{time_total}' -X "$method"
+        -H "Authorization: Bearer $ADMIN_TOKEN" --max-time 10)
+    [[ -n "$data" ]] && args+=(-H 'Content-Type: application/json' --data "$data")
+    out="$(curl "${args[@]}" "$BASE$path")" || fail "$method $path: curl failed"
+    STATUS="${out%% *}"
+    SECONDS_TAKEN="${out#* }"
+    BODY="$(cat "$TMP/body")"
+}
+
+# json EXPR: evaluate a Python expression on the last response body, bound to `j`.
+json() {
+    python3 -c 'import json, sys; j = json.load(open(sys.argv[2])); v = eval(sys.argv[1]); print(v if v is not None else "")' \
+        "$1" "$TMP/body"
+}
+
+worker_logs() { service_logs --timestamps --no-log-prefix worker; }
+
+# wait_for_log TEXT: wait until a worker log line contains TEXT; prints that line
+# (prefixed with Docker's RFC 3339 timestamp).
+wait_for_log() {
+    local text=$1 deadline=$((SECONDS + TIMEOUT)) logs line
+    while ((SECONDS < deadline)); do
+        logs="$(worker_logs)" || true
+        if line="$(grep -F -m1 -- "$text" <<<"$logs")"; then
+            printf '%s\n' "$line"
+            return 0
+        fi
+        sleep 0.5
+    done
+    fail "no worker log line with '$text' within ${TIMEOUT}s"
+}
+
+# Epoch seconds of a line from wait_for_log (Docker's timestamp, always UTC).
+log_time() {
+    python3 - "$1" <<'PY'
+import re, sys
+from datetime import datetime, timezone
+# 2026-11-29T06:47:46.279123456Z, as `docker compose logs --timestamps` writes it.
+found = re.search(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?Z", sys.argv[1])
+if not found:
+    sys.exit(f"no Docker timestamp in log line: {sys.argv[1]!r}")
+base = datetime.strptime(found[1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+print(f"{base.timestamp() + float(found[2] or 0):.3f}")
+PY
+}
+
+create_user() {
+    local email="smoke-$1-$RANDOM@example.com"
+    POST_AT="$(now)"
+    http POST /users "{\"email\": \"$email\", \"full_name\": \"Smoke Test $1\"}"
+    [[ "$STATUS" == 2* ]] || fail "POST /users answered $STATUS: $BODY"
+    USER_ID="$(json 'j["id"]')"
+    JOB_ID="$(json 'j["welcome_email_job_id"]')"
+    [[ -n "$USER_ID" && -n "$JOB_ID" ]] || fail "POST /users: no id or job id in $BODY"
+    echo "POST /users -> $STATUS in ${SECONDS_TAKEN}s: user $USER_ID, job $JOB_ID"
+}
+
+show_job_lines() {
+    echo "--- docker compose logs worker | grep $1 ---"
+    service_logs worker | grep -F -- "$1" || true
+    echo "---"
+}
+
+command -v docker >/dev/null || fail "docker is not installed"
+docker compose version >/dev/null 2>&1 || fail "Docker Compose v2 (docker compose) is missing"
+command -v curl >/dev/null || fail "curl is not installed"
+command -v python3 >/dev/null || fail "python3 is not installed"
+
+say "Starting the stack (project $COMPOSE_PROJECT_NAME, API on port $API_PORT)"
+compose down -v --remove-orphans >/dev/null 2>&1 || true # leftovers of an aborted run
+t0="$(now)"
+compose up -d --build --wait || fail "the stack did not become healthy"
+up_seconds="$(elapsed "$t0" "$(now)")"
+compose ps
+SUMMARY+=("stack build + start until healthy: ${up_seconds}s")
+
+say "Health probes"
+http GET /health
+[[ "$STATUS" == 200 ]] || fail "GET /health answered $STATUS: $BODY"
+http GET /health/ready
+[[ "$STATUS" == 200 ]] || fail "GET /health/ready answered $STATUS: $BODY"
+echo "ready: $BODY"
+http GET /health/workers
+[[ "$STATUS" == 200 ]] || fail "GET /health/workers answered $STATUS: $BODY"
+workers="$(json 'len(j["workers"])')"
+((workers >= 1)) || fail "GET /health/workers lists no worker: $BODY"
+echo "workers: $BODY"
+
+say "Happy path: a new user's welcome email is sent by the worker"
+create_user ok
+ok_job=$JOB_ID ok_user=$USER_ID ok_post_at=$POST_AT ok_post_seconds=$SECONDS_TAKEN
+received="$(wait_for_log "Task $TASK[$ok_job] received")"
+started="$(wait_for_log "Job $ok_job ($TASK) attempt 1 started")"
+succeeded="$(wait_for_log "Job $ok_job ($TASK) succeeded on attempt 1")"
+received_at="$(log_time "$received")"
+started_at="$(log_time "$started")"
+succeeded_at="$(log_time "$succeeded")"
+to_received="$(elapsed "$ok_post_at" "$received_at")"
+to_start="$(elapsed "$ok_post_at" "$started_at")"
+to_done="$(elapsed "$ok_post_at" "$succeeded_at")"
+show_job_lines "$ok_job"
+http GET "/users/$ok_user"
+[[ "$STATUS" == 200 ]] || fail "GET /users/$ok_user answered $STATUS: $BODY"
+[[ -n "$(json 'j["welcome_email_sent_at"]')" ]] ||
+    fail "the job succeeded but welcome_email_sent_at is still null: $BODY"
+http GET "/jobs/$ok_job"
+[[ "$STATUS" == 200 ]] || fail "GET /jobs/$ok_job answered $STATUS: $BODY"
+[[ "$(json 'j["state"]')/$(json 'j["attempts"]')" == succeeded/1 ]] ||
+    fail "job $ok_job should be succeeded after 1 attempt: $BODY"
+echo "job $ok_job: succeeded on attempt 1; user $ok_user has welcome_email_sent_at set"
+printf 'POST /users %ss | enqueue->received %ss | enqueue->start %ss | enqueue->done %ss\n' \
+    "$ok_post_seconds" "$to_received" "$to_start" "$to_done"
+SUMMARY+=("POST /users response time: ${ok_post_seconds}s")
+SUMMARY+=("enqueue->start (POST sent to 'attempt 1 started'): ${to_start}s (received after ${to_received}s)")
+SUMMARY+=("enqueue->succeeded: ${to_done}s (EMAIL_SEND_SECONDS=$EMAIL_SEND_SECONDS)")
+
+say "Failure path: the worker's mail server fails 4 times (3 retries, then failed)"
+t0="$(now)"
+EMAIL_SIMULATED_FAILURES=4 compose up -d --no-deps --wait worker ||
+    fail "the worker did not come back healthy with EMAIL_SIMULATED_FAILURES=4"
+echo "worker recreated with EMAIL_SIMULATED_FAILURES=4 in $(elapsed "$t0" "$(now)")s"
+create_user failing
+bad_job=$JOB_ID bad_post_at=$POST_AT
+wait_for_log "Task $TASK[$bad_job] received" >/dev/null
+for retry in 1 2 3; do
+    line="$(wait_for_log "Job $bad_job ($TASK) attempt $retry failed (ConnectionError")"
+    [[ "$line" == *"retry $retry of 3"* ]] || fail "attempt $retry did not schedule retry $retry of 3: $line"
+    echo "attempt $retry failed, retry $retry of 3 scheduled"
+done
+final="$(wait_for_log "Job $bad_job ($TASK) failed on attempt 4")"
+failed_at="$(log_time "$final")"
+to_failed="$(elapsed "$bad_post_at" "$failed_at")"
+show_job_lines "$bad_job"
+retry_lines="$(service_logs worker | grep -cF "Task $TASK[$bad_job] retry: Retry in" || true)"
+[[ "$retry_lines" == 3 ]] || fail "expected 3 Celery 'retry: Retry in' lines for $bad_job, saw $retry_lines"
+http GET "/jobs/$bad_job"
+[[ "$STATUS" == 200 ]] || fail "GET /jobs/$bad_job answered $STATUS: $BODY"
+state="$(json 'j["state"]')" attempts="$(json 'j["attempts"]')" last_error="$(json 'j["last_error"]')"
+[[ "$state" == failed && "$attempts" == 4 ]] ||
+    fail "job $bad_job should be failed after 4 attempts, is $state after $attempts: $BODY"
+[[ "$last_error" == *ConnectionError* ]] || fail "job $bad_job: unexpected last_error: $last_error"
+echo "job $bad_job: state=$state attempts=$attempts last_error=$last_error"
+SUMMARY+=("failing job: 3 retries then failed on attempt 4, ${to_failed}s after the POST (EMAIL_RETRY_BACKOFF=$EMAIL_RETRY_BACKOFF)")
+
+say "Scaling: docker compose up -d --scale worker=3 --wait"
+t0="$(now)"
+compose up -d --scale worker=3 --wait || fail "scaling to 3 workers failed"
+scale_seconds="$(elapsed "$t0" "$(now)")"
+compose ps worker
+deadline=$((SECONDS + TIMEOUT))
+while :; do
+    http GET /health/workers
+    if [[ "$STATUS" == 200 ]] && (($(json 'len({w["name"] for w in j["workers"]})') == 3)); then
+        break
+    fi
+    ((SECONDS < deadline)) || fail "GET /health/workers does not list 3 workers: $STATUS $BODY"
+    sleep 1
+done
+echo "workers: $(json '", ".join(w["name"] + " (concurrency " + str(w["concurrency"]) + ")" for w in j["workers"])')"
+create_user scaled
+wait_for_log "Job $JOB_ID ($TASK) succeeded on attempt 1" >/dev/null
+echo "job $JOB_ID succeeded with 3 workers"
+SUMMARY+=("scale to 3 workers until healthy: ${scale_seconds}s; /health/workers lists 3")
+
+say "Smoke test passed"
+for line in "${SUMMARY[@]}"; do
+    echo "  - $line"
+done

@@ -1,0 +1,106 @@
+"""A whole stack of real processes (API, relay, workers) on a broker of the test's choosing."""
+
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+
+from tests.conftest import RUN_ID
+from tests.support.ledger import new_user_payload
+from tests.support.processes import (
+    PrivateRedis,
+    Process,
+    child_env,
+    private_redis,
+    start_api,
+    start_relay,
+    start_worker,
+)
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    api_url: str = ""
+    processes: list[Process] = field(default_factory=list)
+    workers: list[Process] = field(default_factory=list)
+
+    def start_api(self) -> None:
+        api, self.api_url = start_api(self.env)
+        self.processes.append(api)
+
+    def start_relay(self) -> Process:
+        relay = start_relay(self.env)
+        self.processes.append(relay)
+        return relay
+
+    def start_worker(self, concurrency: int = 2, **overrides: str) -> Process:
+        env = {**self.env, **{key.upper(): value for key, value in overrides.items()}}
+        name = f"fault{len(self.workers) + 1}-{RUN_ID}"
+        worker = start_worker(name, env, concurrency)
+        self.workers.append(worker)
+        return worker
+
+    def worker_logs(self) -> str:
+        return "\n".join(worker.log() for worker in self.workers)
+
+    def create_user(self, **headers: str) -> tuple[httpx.Response, float]:
+        started = time.monotonic()
+        response = httpx.post(
+            f"{self.api_url}/api/v1/users", json=new_user_payload(), headers=headers, timeout=30
+        )
+        return response, time.monotonic() - started
+
+    def stop(self) -> None:
+        for process in [*self.workers, *self.processes]:
+            process.stop(timeout=15)
+
+
+@pytest.fixture
+def redis_server() -> Iterator[PrivateRedis]:
+    with private_redis() as redis:
+        yield redis
+
+
+@pytest.fixture
+def stack(redis_server: PrivateRedis) -> Iterator[Stack]:
+    """API and relay on a private Redis; each test starts the workers it needs."""
+    running = Stack(env=child_env({"BROKER_URL": redis_server.url}))
+    running.start_api()
+    running.start_relay()
+    yield running
+    running.stop()
+
+
+def report(name: str, **figures: object) -> None:
+    """Print a test's figures; `pytest -s` or the CI log shows them."""
+    line = ", ".join(f"{key}={value}" for key, value in figures.items())
+    print(f"\n[fault figures] {name}: {line}")  # noqa: T201
+    path = os.environ.get("FAULT_FIGURES_FILE")
+    if path:
+        with open(path, "a") as out:
+            out.write(f"{name}: {line}\n")
+
+
+def summarize(seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (
+        f"n={len(ordered)} p50={statistics.median(ordered) * 1000:.0f}ms "
+        f"p99={p99 * 1000:.0f}ms max={ordered[-1] * 1000:.0f}ms"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """On a failure, attach the stack's process logs to the report."""
+    report_ = yield
+    stack_ = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
+    if report_.failed and isinstance(stack_, Stack):
+        for process in [*stack_.processes, *stack_.workers]:
+            report_.sections.append((f"log of {process.name}", process.log()[-6000:]))
+    return report_
