@@ -79,7 +79,8 @@ def test_broker_frozen_requests_still_succeed_and_nothing_hangs(
         wait_for_job_state(response.json()["welcome_email_job_id"], JobState.SUCCEEDED, 30)
         assert sent_count(stack, response.json()["email"]) == 1
     report(
-        "broker frozen", responses=summarize(times),
+        "broker frozen",
+        responses=summarize(times),
         drain_after_thaw=f"{time.monotonic() - thawed:.1f}s",
     )
 
@@ -104,7 +105,10 @@ def test_process_killed_between_commit_and_publish_the_relay_publishes_later(
     email = new_user_payload()["email"]
     crashed = subprocess.run(
         [sys.executable, "-c", CRASH_AFTER_COMMIT, email],
-        capture_output=True, text=True, env=stack.env, timeout=30,
+        capture_output=True,
+        text=True,
+        env=stack.env,
+        timeout=30,
     )
     assert crashed.returncode == 17, crashed.stderr
     job_id = crashed.stdout.strip()
@@ -196,8 +200,12 @@ def test_a_thousand_users_while_the_worker_is_killed_twice(stack: Stack) -> None
     ids = ids[:total] if len(ids) > total else ids
     started = time.monotonic()
 
-    wait_until(lambda: jobs_by_state().get(JobState.SUCCEEDED, 0) == user_count(), 120,
-               interval=0.5, what="every job to succeed")
+    wait_until(
+        lambda: jobs_by_state().get(JobState.SUCCEEDED, 0) == user_count(),
+        120,
+        interval=0.5,
+        what="every job to succeed",
+    )
 
     with transaction() as session:
         attempts = session.scalar(select(func.sum(Job.attempts)))
@@ -207,8 +215,11 @@ def test_a_thousand_users_while_the_worker_is_killed_twice(stack: Stack) -> None
     assert jobs_by_state() == {JobState.SUCCEEDED: users}
     sent_lines = stack.worker_logs().count("Welcome email sent to ")
     report(
-        "1000 users, worker killed twice", users=users, jobs_succeeded=users,
-        total_attempts=attempts, sent_log_lines=sent_lines,
+        "1000 users, worker killed twice",
+        users=users,
+        jobs_succeeded=users,
+        total_attempts=attempts,
+        sent_log_lines=sent_lines,
         drain_after_last_restart=f"{time.monotonic() - started:.1f}s",
     )
 
@@ -218,7 +229,9 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_user(stack: Stack
     headers = {"Idempotency-Key": str(uuid.uuid4())}
 
     def post(_: int) -> httpx.Response:
-        return httpx.post(f"{stack.api_url}/api/v1/users", json=payload, headers=headers, timeout=30)
+        return httpx.post(
+            f"{stack.api_url}/api/v1/users", json=payload, headers=headers, timeout=30
+        )
 
     with ThreadPoolExecutor(16) as pool:
         answers = list(pool.map(post, range(16)))

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     broker_socket_timeout: float = Field(default=5.0, gt=1)
     publish_max_retries: int = Field(default=2, ge=0)
 
+    # Off: users are created without a welcome email job (benchmarks compare both).
+    send_welcome_email: bool = True
     # The welcome email's retry policy for transient failures.
     email_max_retries: int = Field(default=3, ge=0)
     email_retry_backoff: int = Field(default=2, ge=1)

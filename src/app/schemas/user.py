@@ -29,6 +29,7 @@ class UserRead(BaseModel):
 
 
 class UserCreated(UserRead):
-    welcome_email_job_id: uuid.UUID = Field(
-        description="Id of the job that sends the welcome email; see /api/v1/jobs/{id}."
+    welcome_email_job_id: uuid.UUID | None = Field(
+        description="Id of the job that sends the welcome email (see /api/v1/jobs/{id}); "
+        "null when SEND_WELCOME_EMAIL is off."
     )

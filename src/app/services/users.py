@@ -3,6 +3,7 @@
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.core.config import settings
 from app.jobs.enqueue import enqueue
 from app.models.job import Job
 from app.models.user import User
@@ -15,7 +16,7 @@ class EmailAlreadyRegistered(Exception):
         super().__init__(f"A user with email {email!r} already exists")
 
 
-def create_user(session: Session, data: UserCreate) -> tuple[User, Job]:
+def create_user(session: Session, data: UserCreate) -> tuple[User, Job | None]:
     """Create the user and, in the same transaction, the job that welcomes them."""
     user = User(email=str(data.email), full_name=data.full_name)
     session.add(user)
@@ -23,5 +24,6 @@ def create_user(session: Session, data: UserCreate) -> tuple[User, Job]:
         session.flush()
     except IntegrityError as exc:
         raise EmailAlreadyRegistered(str(data.email)) from exc
-    job = enqueue(session, SEND_WELCOME_EMAIL, user_id=user.id)
-    return user, job
+    if not settings.send_welcome_email:
+        return user, None
+    return user, enqueue(session, SEND_WELCOME_EMAIL, user_id=user.id)
