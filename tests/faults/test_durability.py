@@ -19,8 +19,8 @@ from app.models.user import User
 from tests.faults.conftest import Stack, report, summarize
 from tests.support.fault_worker import KILL_OWN_PROCESS
 from tests.support.ledger import (
-    jobs_by_state,
     job_row,
+    jobs_by_state,
     new_user_payload,
     user_count,
     wait_for_job_state,

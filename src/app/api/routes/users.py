@@ -47,7 +47,10 @@ def create_user(
             response.headers["Idempotent-Replayed"] = "true"
             return UserCreated.model_validate(stored.response_body)
     user, job = users.create_user(session, body)
-    created = UserCreated(**UserRead.model_validate(user).model_dump(), welcome_email_job_id=job.id)
+    created = UserCreated(
+        **UserRead.model_validate(user).model_dump(),
+        welcome_email_job_id=job.id if job is not None else None,
+    )
     if idempotency_key is not None:
         idempotency.record_response(
             session,
