@@ -1,7 +1,8 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 COMPOSE ?= docker compose
-UV ?= uv
+# uv runs everything; where it is missing, `make test` and `make dev` install it with pip.
+UV ?= $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
 
 .PHONY: help up down scale logs logs-worker logs-api logs-relay logs-beat ps dev migrate test lint fmt smoke
 
@@ -37,6 +38,7 @@ ps: ## Show the stack's services and their health
 
 dev: ## Run API (port 8000), worker and relay locally against the services in .env
 	@test -f .env || cp .env.example .env
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --quiet
 	$(UV) run python -m app.core.migrate
 	@trap 'kill 0' EXIT INT TERM; \
@@ -49,6 +51,7 @@ migrate: ## Create the database if missing and apply the migrations
 	$(UV) run python -m app.core.migrate
 
 test: ## Run the test suite against the local PostgreSQL and Redis
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --quiet
 	$(UV) run pytest
 

@@ -72,6 +72,8 @@ def stack(redis_server: PrivateRedis) -> Iterator[Stack]:
     running = Stack(env=child_env({"BROKER_URL": redis_server.url}))
     running.start_api()
     running.start_relay()
+    warm_up, _ = running.create_user()  # the API's first database connection is not the test
+    assert warm_up.status_code == 201
     yield running
     running.stop()
 

@@ -227,6 +227,7 @@ def test_a_thousand_users_while_the_worker_is_killed_twice(stack: Stack) -> None
 def test_concurrent_requests_with_one_idempotency_key_make_one_user(stack: Stack) -> None:
     payload = new_user_payload()
     headers = {"Idempotency-Key": str(uuid.uuid4())}
+    users_before, jobs_before = user_count(), sum(jobs_by_state().values())
 
     def post(_: int) -> httpx.Response:
         return httpx.post(
@@ -238,8 +239,8 @@ def test_concurrent_requests_with_one_idempotency_key_make_one_user(stack: Stack
 
     assert {a.status_code for a in answers} == {201}
     assert len({a.json()["welcome_email_job_id"] for a in answers}) == 1
-    assert user_count() == 1
-    assert sum(jobs_by_state().values()) == 1
+    assert user_count() == users_before + 1
+    assert sum(jobs_by_state().values()) == jobs_before + 1
 
 
 def test_a_redelivered_message_of_a_succeeded_job_is_skipped(stack: Stack) -> None:
@@ -248,12 +249,22 @@ def test_a_redelivered_message_of_a_succeeded_job_is_skipped(stack: Stack) -> No
     job_id = response.json()["welcome_email_job_id"]
     done = wait_for_job_state(job_id, JobState.SUCCEEDED)
 
-    from app.jobs.message import JobMessage
-    from app.jobs.publisher import publish
-
-    assert publish([JobMessage.of(done)])
+    assert resend_to_stack_broker(stack, done)
 
     wait_until(lambda: f"Skipping job {job_id}" in worker.log(), 10)
     again = job_row(job_id)
     assert again is not None and again.attempts == 1 and again.finished_at == done.finished_at
     assert sent_count(stack, response.json()["email"]) == 1
+
+
+def resend_to_stack_broker(stack: Stack, job: Job) -> bool:
+    """Publish the job's message again, as a broker redelivery would hand it over."""
+    code = (
+        "import sys, uuid; from app.core.db import transaction; from app.models.job import Job; "
+        "from app.jobs.message import JobMessage; from app.jobs.publisher import publish; "
+        "session = transaction().__enter__(); "
+        "job = session.get(Job, uuid.UUID(sys.argv[1])); "
+        "sys.exit(0 if publish([JobMessage.of(job)]) else 1)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(job.id)], env=stack.env, timeout=30)
+    return done.returncode == 0
