@@ -6,11 +6,11 @@ Start a worker with `celery -A app.worker.celery_app worker -l info`.
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, task_unknown
+from celery.signals import setup_logging, task_unknown, worker_process_init
 from kombu import Queue
 
 from app.core.config import Settings, settings
-from app.core.db import transaction
+from app.core.db import engine, transaction
 from app.core.logging import configure_logging
 from app.jobs import ledger
 from app.jobs.task import as_job_id
@@ -103,6 +103,12 @@ celery_app.conf.update(build_celery_config(settings))
 @setup_logging.connect
 def _use_our_logging(**_: Any) -> None:
     configure_logging()
+
+
+@worker_process_init.connect
+def _drop_inherited_connections(**_: Any) -> None:
+    """A forked pool process must not share the parent's database sockets."""
+    engine.dispose(close=False)
 
 
 @task_unknown.connect

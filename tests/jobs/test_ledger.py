@@ -2,8 +2,9 @@
 
 import os
 import uuid
+from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 
 from app.core.config import settings
 from app.core.db import transaction
@@ -11,6 +12,7 @@ from app.jobs import ledger
 from app.jobs.ledger import ClaimRefusal, Holder
 from app.models.job import Job, JobState
 from app.tasks.catalog import SEND_WELCOME_EMAIL
+from app.tasks.maintenance import prune_finished_jobs
 from tests.support.ledger import job_row
 
 HERE = Holder(node="w1@host", pid=os.getpid())
@@ -135,3 +137,25 @@ def test_abandoned_started_jobs_return_to_the_outbox_once() -> None:
         ledger.mark_published(session, [job_id])
     with transaction() as session:
         assert ledger.requeue_abandoned(session) == 0
+
+
+def finish_days_ago(job_id: uuid.UUID, state: JobState, days: float) -> None:
+    with transaction() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(state=state, finished_at=func.now() - timedelta(days=days))
+        )
+
+
+def test_pruning_keeps_recent_and_failed_jobs_longer() -> None:
+    old_success, old_failure, older_failure, recent = (new_job() for _ in range(4))
+    finish_days_ago(old_success, JobState.SUCCEEDED, settings.job_retention_days + 1)
+    finish_days_ago(old_failure, JobState.FAILED, settings.job_retention_days + 1)
+    finish_days_ago(older_failure, JobState.FAILED, settings.failed_job_retention_days + 1)
+    finish_days_ago(recent, JobState.SUCCEEDED, 0)
+
+    assert prune_finished_jobs() == 2
+
+    assert job_row(old_success) is None and job_row(older_failure) is None
+    assert job_row(old_failure) is not None and job_row(recent) is not None

@@ -2,6 +2,7 @@
 
 import uuid
 
+import httpx
 from fastapi.testclient import TestClient
 
 from app.models.job import JobState
@@ -12,7 +13,7 @@ from tests.support.ledger import (
     wait_for_job_state,
     welcomed_user_ids,
 )
-from tests.support.processes import Process, wait_until
+from tests.support.processes import Process, child_env, free_port, start_api, wait_until
 
 
 def test_create_user_answers_201_and_the_welcome_email_runs_afterwards(
@@ -172,3 +173,16 @@ def test_over_long_idempotency_key_answers_422(client: TestClient) -> None:
     )
 
     assert response.status_code == 422
+
+
+def test_database_down_answers_503_not_500() -> None:
+    dead_database = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"
+    api, base_url = start_api(child_env({"DATABASE_URL": dead_database}))
+    try:
+        response = httpx.post(f"{base_url}/api/v1/users", json=new_user_payload(), timeout=15)
+    finally:
+        api.stop()
+
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "database is unavailable" in response.json()["detail"]

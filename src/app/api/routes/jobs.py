@@ -5,7 +5,7 @@ from fastapi import APIRouter, Query
 
 from app.api.deps import AdminDep, SessionDep
 from app.models.job import JobState
-from app.schemas.error import ErrorBody
+from app.schemas.error import DATABASE_UNAVAILABLE, ErrorBody
 from app.schemas.job import JobPage, JobRead
 from app.services import jobs
 
@@ -17,6 +17,7 @@ router = APIRouter(
         401: {"model": ErrorBody, "description": "No bearer token"},
         403: {"model": ErrorBody, "description": "Wrong bearer token"},
         404: {"model": ErrorBody, "description": "Unknown job, or the jobs API is disabled"},
+        **DATABASE_UNAVAILABLE,
     },
 )
 
@@ -25,7 +26,7 @@ STATE_CONFLICT: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("")
+@router.get("", responses={400: {"model": ErrorBody, "description": "Malformed cursor"}})
 def list_jobs(
     session: SessionDep,
     state: JobState | None = None,

@@ -5,11 +5,11 @@ from fastapi import APIRouter, Header, HTTPException, Path, Response, status
 from app.api.deps import SessionDep
 from app.models.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 from app.models.user import User
-from app.schemas.error import ErrorBody
+from app.schemas.error import DATABASE_UNAVAILABLE, ErrorBody
 from app.schemas.user import UserCreate, UserCreated, UserRead
 from app.services import idempotency, users
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], responses=DATABASE_UNAVAILABLE)
 
 IDEMPOTENCY_SCOPE = "POST /api/v1/users"
 MAX_BIGINT = 2**63 - 1
@@ -30,6 +30,7 @@ UserId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
     status_code=status.HTTP_201_CREATED,
     responses={
         409: {"model": ErrorBody, "description": "The email is already registered"},
+        413: {"model": ErrorBody, "description": "The body exceeds MAX_REQUEST_BODY_BYTES"},
         422: {"description": "Invalid body, or an Idempotency-Key reused with another body"},
     },
 )
