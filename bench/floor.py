@@ -1,7 +1,7 @@
 """The consumer half of the Redis floor benchmark: `python -m bench.floor URL KEY N BATCH`.
 
-Pops N messages from KEY (BRPOP one at a time, or LPOP BATCH at a time), then
-pushes a marker to KEY:done so the producer can stop its clock.
+Says it is ready on KEY:ready, pops N messages from KEY (BRPOP one at a time, or
+RPOP BATCH at a time), then pushes a marker to KEY:done so the producer can stop its clock.
 """
 
 import sys
@@ -11,6 +11,7 @@ import redis
 
 def consume(url: str, key: str, count: int, batch: int) -> None:
     client = redis.Redis.from_url(url)
+    client.lpush(f"{key}:ready", 1)
     received = 0
     while received < count:
         if batch <= 1:

@@ -12,7 +12,7 @@ from kombu import Queue
 from app.core.config import Settings, settings
 from app.core.db import engine, transaction
 from app.core.logging import configure_logging
-from app.jobs import ledger
+from app.jobs import broker_fixes, ledger
 from app.jobs.task import as_job_id
 from app.tasks.catalog import PRUNE_FINISHED_JOBS
 
@@ -96,6 +96,7 @@ def build_celery_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+broker_fixes.apply()
 celery_app = Celery("app", task_cls="app.jobs.task:DurableTask", include=TASK_MODULES)
 celery_app.conf.update(build_celery_config(settings))
 

@@ -104,5 +104,5 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     stack_ = item.funcargs.get("stack") if hasattr(item, "funcargs") else None
     if report_.failed and isinstance(stack_, Stack):
         for process in [*stack_.processes, *stack_.workers]:
-            report_.sections.append((f"log of {process.name}", process.log()[-6000:]))
+            report_.sections.append((f"log of {process.name}", process.log()[-20000:]))
     return report_
