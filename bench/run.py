@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr
     )
     logger.setLevel(logging.INFO)
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
 
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             backlog_rate=20,
             backlog_seconds=8,
             warmup=1.0,
-            floor_messages=20_000,
+            floor_messages=10_000,
         )
     selected = set(filter(None, args.only.split(","))) or set(SCENARIOS)
     children = Children()

@@ -104,7 +104,12 @@ class Bench:
     def cleanup_redis(self) -> None:
         """Drop every key of this run, and its messages from kombu's shared unacked hash."""
         self.purge_queue()
-        self.redis.delete(DONE_KEY, STARTS_KEY, f"_kombu.binding.{self.queue}")
+        self.redis.delete(
+            DONE_KEY,
+            STARTS_KEY,
+            f"_kombu.binding.{self.queue}",
+            f"_kombu.binding_permanent.{self.queue}",
+        )
         for key in self.redis.scan_iter(match=f"bench:{self.queue}:*", count=1000):
             self.redis.delete(key)
         for tag, raw in self.redis.hscan_iter("unacked", count=1000):
@@ -258,7 +263,7 @@ class Bench:
                     if popped is None:
                         raise RuntimeError(f"a {variant} job did not start within 30s")
                     latencies.append(float(popped[1]) * 1000)
-                    time.sleep(0.005)  # the workers finish the job and are idle again
+                    time.sleep(0.002)  # the workers finish the job and are idle again
                 if variant == "durable":
                     background_publisher.wait_idle(10)
                 latencies.sort()

@@ -1,6 +1,5 @@
 """A whole stack of real processes (API, relay, workers) on a broker of the test's choosing."""
 
-import os
 import statistics
 import time
 from collections.abc import Iterator
@@ -78,14 +77,19 @@ def stack(redis_server: PrivateRedis) -> Iterator[Stack]:
     running.stop()
 
 
+FIGURES: list[str] = []
+
+
 def report(name: str, **figures: object) -> None:
-    """Print a test's figures; `pytest -s` or the CI log shows them."""
-    line = ", ".join(f"{key}={value}" for key, value in figures.items())
-    print(f"\n[fault figures] {name}: {line}")  # noqa: T201
-    path = os.environ.get("FAULT_FIGURES_FILE")
-    if path:
-        with open(path, "a") as out:
-            out.write(f"{name}: {line}\n")
+    """Keep a test's figures for the summary printed at the end of the run."""
+    FIGURES.append(f"{name}: " + ", ".join(f"{key}={value}" for key, value in figures.items()))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("fault figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 def summarize(seconds: list[float]) -> str:

@@ -1,0 +1,34 @@
+"""The worker accepts JSON only: a pickled message is refused, never executed."""
+
+import uuid
+
+from kombu import Connection, Exchange, Producer
+
+from app.core.config import settings
+from app.core.db import transaction
+from app.models.user import User
+from app.tasks.catalog import SEND_WELCOME_EMAIL
+from tests.support.ledger import new_user_payload, welcomed_user_ids
+from tests.support.processes import Process, wait_until
+
+
+def test_a_pickled_task_message_is_refused(worker: Process) -> None:
+    with transaction() as session:
+        user = User(**new_user_payload())
+        session.add(user)
+        session.flush()
+        user_id = user.id
+    task_id = str(uuid.uuid4())
+
+    with Connection(settings.broker_url) as connection:
+        Producer(connection).publish(
+            [[], {"user_id": user_id}, {}],
+            serializer="pickle",
+            exchange=Exchange(settings.task_default_queue, type="direct"),
+            routing_key=settings.task_default_queue,
+            headers={"lang": "py", "task": SEND_WELCOME_EMAIL.name, "id": task_id},
+        )
+
+    wait_until(lambda: "untrusted content of type pickle" in worker.log(), 15)
+    assert f"Task {SEND_WELCOME_EMAIL.name}[{task_id}] received" not in worker.log()
+    assert user_id not in welcomed_user_ids()
