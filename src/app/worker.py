@@ -82,9 +82,8 @@ def build_celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         # The ledger records outcomes; results are not needed unless a backend is set.
         "task_ignore_result": settings.result_backend is None,
-        # Task events let Flower and `celery events` show jobs as they run.
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        "worker_send_task_events": settings.task_events,
+        "task_send_sent_event": settings.task_events,
         "worker_hijack_root_logger": False,
         "beat_schedule": {
             "prune-finished-jobs": {

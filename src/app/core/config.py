@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     broker_broadcast_prefix: str = ""
     task_default_queue: str = "default"
 
+    # Celery task events, for Flower or `celery events`; off, as the job ledger already
+    # records every state and the events double the cost of each publish.
+    task_events: bool = False
+
     # Time limits bound every task; the broker's redelivery timeout derives from them.
     task_time_limit: int = Field(default=60, ge=1)
     task_soft_time_limit: int = Field(default=50, ge=1)

@@ -9,7 +9,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
+from sqlalchemy import Connection, CursorResult, and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import settings
@@ -19,6 +19,10 @@ from app.tasks.catalog import TaskSpec
 logger = logging.getLogger(__name__)
 
 ERROR_TEXT_LIMIT = 2000
+RUNNABLE = (JobState.QUEUED, JobState.RETRYING)
+
+# Single guarded statements run on a session or on an autocommit connection alike.
+Executor = Session | Connection
 
 
 class ClaimRefusal(StrEnum):
@@ -62,6 +66,31 @@ def add_job(session: Session, spec: TaskSpec, kwargs: dict[str, Any]) -> Job:
     return job
 
 
+def claim_runnable(connection: Executor, job_id: uuid.UUID, holder: Holder) -> int | None:
+    """The common case in one statement: a queued or retrying job becomes the holder's.
+
+    Returns the attempt number, or None when the job is in any other state (or unknown),
+    for `claim` to decide under a row lock.
+    """
+    attempt = connection.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state.in_(RUNNABLE))
+        .values(
+            state=JobState.STARTED,
+            attempts=Job.attempts + 1,
+            worker=holder.node,
+            worker_pid=holder.pid,
+            started_at=func.now(),
+            lease_expires_at=func.now() + timedelta(seconds=settings.job_lease_seconds),
+            next_attempt_at=None,
+            # A delivered job was published, whatever the publisher has recorded yet.
+            published_at=func.coalesce(Job.published_at, func.now()),
+        )
+        .returning(Job.attempts)
+    ).scalar_one_or_none()
+    return attempt
+
+
 def claim(
     session: Session, job_id: uuid.UUID, holder: Holder, holder_is_gone: Callable[[int], bool]
 ) -> Claim:
@@ -76,9 +105,9 @@ def claim(
     state = JobState(job.state)
     if state in FINISHED_STATES:
         return Claim(refusal=ClaimRefusal.FINISHED, state=state)
-    now = session.scalar(select(func.now()))
     if state is JobState.STARTED:
         assert job.lease_expires_at is not None
+        now = session.scalar(select(func.now()))
         holder_died_here = (
             job.worker == holder.node
             and job.worker_pid is not None
@@ -103,16 +132,16 @@ def claim(
     return Claim(attempt=job.attempts)
 
 
-def mark_succeeded(session: Session, job_id: uuid.UUID, attempt: int) -> bool:
+def mark_succeeded(session: Executor, job_id: uuid.UUID, attempt: int) -> bool:
     return _finish_attempt(session, job_id, attempt, JobState.SUCCEEDED, error=None)
 
 
-def mark_failed(session: Session, job_id: uuid.UUID, attempt: int, error: str) -> bool:
+def mark_failed(session: Executor, job_id: uuid.UUID, attempt: int, error: str) -> bool:
     return _finish_attempt(session, job_id, attempt, JobState.FAILED, error=error)
 
 
 def mark_retrying(
-    session: Session, job_id: uuid.UUID, attempt: int, error: str, countdown: float
+    session: Executor, job_id: uuid.UUID, attempt: int, error: str, countdown: float
 ) -> bool:
     """Record that the attempt failed and another is scheduled `countdown` seconds on."""
     result = session.execute(
@@ -201,7 +230,7 @@ def prune_finished(session: Session) -> int:
 
 
 def _finish_attempt(
-    session: Session, job_id: uuid.UUID, attempt: int, state: JobState, error: str | None
+    session: Executor, job_id: uuid.UUID, attempt: int, state: JobState, error: str | None
 ) -> bool:
     result = session.execute(
         update(Job)

@@ -24,6 +24,12 @@ PUBLISH_ERRORS = (OperationalError, ConnectionError, OSError, TimeoutError)
 BACKLOG_LIMIT = 10_000
 BATCH_LIMIT = 200
 PAUSE_AFTER_FAILURE_SECONDS = 5.0
+# Published jobs are recorded as such in one transaction per this many seconds, not
+# one per job; until then the relay leaves them alone (RELAY_MIN_AGE_SECONDS).
+MARK_INTERVAL_SECONDS = 0.1
+# Published jobs are recorded as such in one transaction per this many seconds, not
+# one per job; until then the relay leaves them alone (RELAY_MIN_AGE_SECONDS).
+MARK_INTERVAL_SECONDS = 0.1
 
 
 def publish(messages: Iterable[JobMessage]) -> list[JobMessage]:
@@ -83,32 +89,47 @@ class BackgroundPublisher:
                 self._thread.start()
 
     def _run(self) -> None:
+        unmarked: list[uuid.UUID] = []
+        mark_at = 0.0
         while True:
-            batch = [self._pending.get()]
-            while len(batch) < BATCH_LIMIT:
-                try:
-                    batch.append(self._pending.get_nowait())
-                except queue.Empty:
-                    break
+            wait = max(0.0, mark_at - time.monotonic()) if unmarked else None
+            batch = self._next_batch(wait)
             try:
-                self._publish_batch(batch)
+                published = self._publish_batch(batch)
+                if published and not unmarked:
+                    mark_at = time.monotonic() + MARK_INTERVAL_SECONDS
+                unmarked += published
+                if unmarked and (time.monotonic() >= mark_at or len(unmarked) >= BATCH_LIMIT):
+                    with transaction() as session:
+                        ledger.mark_published(session, unmarked)
+                    unmarked = []
             except Exception:
-                logger.exception(
-                    "Publishing a batch of %d jobs failed; the relay will retry", len(batch)
-                )
+                logger.exception("Publishing %d jobs failed; the relay will retry", len(batch))
+                unmarked = []
             finally:
                 for _ in batch:
                     self._pending.task_done()
 
-    def _publish_batch(self, batch: list[JobMessage]) -> None:
-        if time.monotonic() < self._paused_until:
-            return
+    def _next_batch(self, wait: float | None) -> list[JobMessage]:
+        """Up to BATCH_LIMIT pending jobs; empty if none came within `wait` seconds."""
+        try:
+            batch = [self._pending.get(timeout=wait)]
+        except queue.Empty:
+            return []
+        while len(batch) < BATCH_LIMIT:
+            try:
+                batch.append(self._pending.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _publish_batch(self, batch: list[JobMessage]) -> list[uuid.UUID]:
+        if not batch or time.monotonic() < self._paused_until:
+            return []
         published = publish(batch)
         if len(published) < len(batch):
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
-        if published:
-            with transaction() as session:
-                ledger.mark_published(session, [uuid.UUID(m.job_id) for m in published])
+        return [uuid.UUID(message.job_id) for message in published]
 
 
 background_publisher = BackgroundPublisher()

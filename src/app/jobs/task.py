@@ -15,7 +15,7 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Retry
 
-from app.core.db import transaction
+from app.core.db import autocommit, transaction
 from app.jobs import ledger
 
 logger = logging.getLogger(__name__)
@@ -30,9 +30,9 @@ class DurableTask(Task):  # type: ignore[type-arg]
         job_id = as_job_id(self.request.id)
         if job_id is None or self.request.called_directly:
             return super().__call__(*args, **kwargs)
-        holder = ledger.Holder(node=self.request.hostname or socket.gethostname(), pid=os.getpid())
-        with transaction() as session:
-            claim = ledger.claim(session, job_id, holder, process_is_gone)
+        claim = _claim(
+            job_id, ledger.Holder(self.request.hostname or socket.gethostname(), os.getpid())
+        )
         if claim.refusal is ledger.ClaimRefusal.UNTRACKED:
             return super().__call__(*args, **kwargs)
         if claim.attempt is None:
@@ -45,8 +45,8 @@ class DurableTask(Task):  # type: ignore[type-arg]
         except Retry:
             raise
         except BaseException as exc:
-            with transaction() as session:
-                ledger.mark_failed(session, job_id, claim.attempt, _describe(exc))
+            with autocommit() as connection:
+                ledger.mark_failed(connection, job_id, claim.attempt, _describe(exc))
             logger.error(
                 "Job %s (%s) failed on attempt %d: %s",
                 job_id,
@@ -57,8 +57,8 @@ class DurableTask(Task):  # type: ignore[type-arg]
             raise
         finally:
             _current_attempt.reset(token)
-        with transaction() as session:
-            recorded = ledger.mark_succeeded(session, job_id, claim.attempt)
+        with autocommit() as connection:
+            recorded = ledger.mark_succeeded(connection, job_id, claim.attempt)
         if recorded:
             logger.info("Job %s (%s) succeeded on attempt %d", job_id, self.name, claim.attempt)
         else:
@@ -108,6 +108,15 @@ class DurableTask(Task):  # type: ignore[type-arg]
             max_retries=max_retries,
             **options,
         )
+
+
+def _claim(job_id: uuid.UUID, holder: ledger.Holder) -> ledger.Claim:
+    with autocommit() as connection:
+        attempt = ledger.claim_runnable(connection, job_id, holder)
+    if attempt is not None:
+        return ledger.Claim(attempt=attempt)
+    with transaction() as session:
+        return ledger.claim(session, job_id, holder, process_is_gone)
 
 
 def process_is_gone(pid: int) -> bool:
