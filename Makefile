@@ -4,7 +4,7 @@ COMPOSE ?= docker compose
 # uv runs everything; where it is missing, `make test` and `make dev` install it with pip.
 UV ?= $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
 
-.PHONY: help up down scale logs logs-worker logs-api logs-relay logs-beat ps dev migrate test lint fmt smoke
+.PHONY: help up down scale logs logs-worker logs-api logs-relay logs-beat ps dev migrate test lint fmt smoke bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -63,6 +63,9 @@ lint: ## ruff and mypy
 fmt: ## Format and autofix
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
+
+bench: ## Benchmark the durable job path against raw Celery (~9 min; QUICK=1 for ~1 min)
+	$(UV) run python -m bench.run $(if $(QUICK),--quick)
 
 smoke: ## Start the compose stack, exercise it over HTTP, then tear it down
 	bash scripts/smoke.sh
