@@ -1,0 +1,51 @@
+"""Settings refuse combinations that would make jobs unsafe, at start-up."""
+
+import pytest
+from pydantic import ValidationError
+
+from app.core.config import Settings
+from app.worker import build_celery_config
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def test_a_visibility_timeout_below_twice_the_hard_limit_is_refused() -> None:
+    with pytest.raises(ValidationError, match="at least twice TASK_TIME_LIMIT"):
+        settings(task_time_limit=60, task_soft_time_limit=50, visibility_timeout=119)
+
+
+def test_a_soft_limit_at_or_above_the_hard_limit_is_refused() -> None:
+    with pytest.raises(ValidationError, match="must be below TASK_TIME_LIMIT"):
+        settings(task_time_limit=60, task_soft_time_limit=60)
+
+
+def test_failed_jobs_are_never_kept_shorter_than_finished_ones() -> None:
+    with pytest.raises(ValidationError, match="FAILED_JOB_RETENTION_DAYS"):
+        settings(job_retention_days=30, failed_job_retention_days=7)
+
+
+def test_empty_optional_values_mean_unset() -> None:
+    configured = settings(admin_token="", result_backend="", visibility_timeout="")
+
+    assert configured.admin_token is None
+    assert configured.result_backend is None
+    assert configured.effective_visibility_timeout == 2 * configured.task_time_limit
+
+
+def test_the_celery_config_carries_the_safety_settings() -> None:
+    config = build_celery_config(settings(task_time_limit=30, task_soft_time_limit=20))
+
+    assert config["accept_content"] == ["json"]
+    assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
+    assert config["worker_prefetch_multiplier"] == 1
+    assert config["broker_transport_options"]["visibility_timeout"] == 60
+    assert config["broker_transport_options"]["socket_timeout"] > 1
+    assert config["task_create_missing_queues"] is False
+
+
+def test_rabbitmq_gets_publisher_confirms() -> None:
+    config = build_celery_config(settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"))
+
+    assert config["broker_transport_options"] == {"confirm_publish": True}
