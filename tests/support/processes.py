@@ -198,12 +198,17 @@ class PrivateRedis:
         os.kill(self.process.pid, signal.SIGCONT)
 
     def _answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
+        return redis_answers(self.port)
+
+
+def redis_answers(port: int) -> bool:
+    """A redis-server on this port answers PING (a frozen or stopped one does not)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 @contextmanager
