@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from app.api.body_limit import BodySizeLimitMiddleware
 from app.api.errors import install_error_handlers
+from app.api.request_id import RequestIdMiddleware
 from app.api.router import api_router
 from app.core.config import settings
 from app.core.logging import configure_logging
@@ -17,6 +18,8 @@ def create_app() -> FastAPI:
         description="Users API whose background jobs are recorded, retried and never lost.",
     )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    # Added last, so it runs first: even a refused body gets an id.
+    app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(api_router)
     return app

@@ -16,6 +16,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # text for a terminal (make dev), json for containers and log collectors.
+    log_format: Literal["text", "json"] = "text"
 
     database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/app"
     broker_url: str = "redis://127.0.0.1:6379/0"

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, CursorResult, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.config import settings
+from app.core.logging import request_id_var
 from app.models.job import FINISHED_STATES, Job, JobState
 from app.tasks.catalog import TaskSpec
 
@@ -39,6 +40,7 @@ class Claim:
     attempt: int | None = None
     refusal: ClaimRefusal | None = None
     state: JobState | None = None
+    request_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,19 +62,20 @@ def add_job(session: Session, spec: TaskSpec, kwargs: dict[str, Any]) -> Job:
         worker_losses=0,
         retries=0,
         max_attempts=spec.max_attempts,
+        request_id=request_id_var.get(),
     )
     session.add(job)
     session.flush()
     return job
 
 
-def claim_runnable(connection: Executor, job_id: uuid.UUID, holder: Holder) -> int | None:
+def claim_runnable(connection: Executor, job_id: uuid.UUID, holder: Holder) -> Claim | None:
     """The common case in one statement: a queued or retrying job becomes the holder's.
 
-    Returns the attempt number, or None when the job is in any other state (or unknown),
-    for `claim` to decide under a row lock.
+    Returns None when the job is in any other state (or unknown), for `claim` to
+    decide under a row lock.
     """
-    attempt = connection.execute(
+    row = connection.execute(
         update(Job)
         .where(Job.id == job_id, Job.state.in_(RUNNABLE))
         .values(
@@ -86,9 +89,9 @@ def claim_runnable(connection: Executor, job_id: uuid.UUID, holder: Holder) -> i
             # A delivered job was published, whatever the publisher has recorded yet.
             published_at=func.coalesce(Job.published_at, func.now()),
         )
-        .returning(Job.attempts)
-    ).scalar_one_or_none()
-    return attempt
+        .returning(Job.attempts, Job.request_id)
+    ).first()
+    return None if row is None else Claim(attempt=row.attempts, request_id=row.request_id)
 
 
 def claim(
@@ -129,7 +132,7 @@ def claim(
     job.lease_expires_at = func.now() + timedelta(seconds=settings.job_lease_seconds)
     job.next_attempt_at = None
     session.flush()
-    return Claim(attempt=job.attempts)
+    return Claim(attempt=job.attempts, request_id=job.request_id)
 
 
 def mark_succeeded(session: Executor, job_id: uuid.UUID, attempt: int) -> bool:

@@ -16,6 +16,7 @@ from celery import Task
 from celery.exceptions import Retry
 
 from app.core.db import autocommit, transaction
+from app.core.logging import job_id_var, request_id_var
 from app.jobs import ledger
 
 logger = logging.getLogger(__name__)
@@ -30,41 +31,47 @@ class DurableTask(Task):  # type: ignore[type-arg]
         job_id = as_job_id(self.request.id)
         if job_id is None or self.request.called_directly:
             return super().__call__(*args, **kwargs)
-        claim = _claim(
-            job_id, ledger.Holder(self.request.hostname or socket.gethostname(), os.getpid())
-        )
-        if claim.refusal is ledger.ClaimRefusal.UNTRACKED:
-            return super().__call__(*args, **kwargs)
-        if claim.attempt is None:
-            logger.info("Skipping job %s (%s): %s", job_id, self.name, claim.refusal)
-            return None
-        logger.info("Job %s (%s) attempt %d started", job_id, self.name, claim.attempt)
-        token = _current_attempt.set((job_id, claim.attempt))
+        job_token = job_id_var.set(str(job_id))
+        try:
+            holder = ledger.Holder(self.request.hostname or socket.gethostname(), os.getpid())
+            claim = _claim(job_id, holder)
+            if claim.refusal is ledger.ClaimRefusal.UNTRACKED:
+                return super().__call__(*args, **kwargs)
+            if claim.attempt is None:
+                logger.info("Skipping job %s (%s): %s", job_id, self.name, claim.refusal)
+                return None
+            request_token = request_id_var.set(claim.request_id)
+            try:
+                return self._run_attempt(job_id, claim.attempt, args, kwargs)
+            finally:
+                request_id_var.reset(request_token)
+        finally:
+            job_id_var.reset(job_token)
+
+    def _run_attempt(
+        self, job_id: uuid.UUID, attempt: int, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        logger.info("Job %s (%s) attempt %d started", job_id, self.name, attempt)
+        token = _current_attempt.set((job_id, attempt))
         try:
             result = super().__call__(*args, **kwargs)
         except Retry:
             raise
         except BaseException as exc:
             with autocommit() as connection:
-                ledger.mark_failed(connection, job_id, claim.attempt, _describe(exc))
+                ledger.mark_failed(connection, job_id, attempt, _describe(exc))
             logger.error(
-                "Job %s (%s) failed on attempt %d: %s",
-                job_id,
-                self.name,
-                claim.attempt,
-                _describe(exc),
+                "Job %s (%s) failed on attempt %d: %s", job_id, self.name, attempt, _describe(exc)
             )
             raise
         finally:
             _current_attempt.reset(token)
         with autocommit() as connection:
-            recorded = ledger.mark_succeeded(connection, job_id, claim.attempt)
+            recorded = ledger.mark_succeeded(connection, job_id, attempt)
         if recorded:
-            logger.info("Job %s (%s) succeeded on attempt %d", job_id, self.name, claim.attempt)
+            logger.info("Job %s (%s) succeeded on attempt %d", job_id, self.name, attempt)
         else:
-            logger.warning(
-                "Job %s attempt %d finished after another took it over", job_id, claim.attempt
-            )
+            logger.warning("Job %s attempt %d finished after another took it over", job_id, attempt)
         return result
 
     def retry(
@@ -112,9 +119,9 @@ class DurableTask(Task):  # type: ignore[type-arg]
 
 def _claim(job_id: uuid.UUID, holder: ledger.Holder) -> ledger.Claim:
     with autocommit() as connection:
-        attempt = ledger.claim_runnable(connection, job_id, holder)
-    if attempt is not None:
-        return ledger.Claim(attempt=attempt)
+        claim = ledger.claim_runnable(connection, job_id, holder)
+    if claim is not None:
+        return claim
     with transaction() as session:
         return ledger.claim(session, job_id, holder, process_is_gone)
 

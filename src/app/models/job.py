@@ -48,6 +48,8 @@ class Job(Base):
     # Retries used by the current run; Celery's retry budget is checked against it.
     retries: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The HTTP request that enqueued the job, so their logs can be joined.
+    request_id: Mapped[str | None] = mapped_column(String(64))
     worker: Mapped[str | None] = mapped_column(String(255))
     worker_pid: Mapped[int | None] = mapped_column(Integer)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

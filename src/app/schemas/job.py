@@ -20,6 +20,7 @@ class JobRead(BaseModel):
     worker_losses: int
     last_error: str | None
     worker: str | None
+    request_id: str | None
     created_at: datetime
     published_at: datetime | None
     started_at: datetime | None
