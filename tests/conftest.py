@@ -29,6 +29,7 @@ os.environ.update(
     JOB_LEASE_GRACE_SECONDS="2",
     RELAY_INTERVAL_SECONDS="0.2",
     RELAY_MIN_AGE_SECONDS="0.5",
+    JOB_REPUBLISH_AFTER_SECONDS="30",
 )
 
 import redis  # noqa: E402

@@ -159,3 +159,22 @@ def test_pruning_keeps_recent_and_failed_jobs_longer() -> None:
 
     assert job_row(old_success) is None and job_row(older_failure) is None
     assert job_row(old_failure) is not None and job_row(recent) is not None
+
+
+def test_a_queued_job_never_claimed_is_published_again() -> None:
+    job_id = new_job()
+    with transaction() as session:
+        ledger.mark_published(session, [job_id])
+        assert ledger.requeue_abandoned(session) == 0
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                published_at=func.now()
+                - timedelta(seconds=settings.job_republish_after_seconds + 1)
+            )
+        )
+    with transaction() as session:
+        assert ledger.requeue_abandoned(session) == 1
+    row = job_row(job_id)
+    assert row is not None and row.published_at is None and row.state == JobState.QUEUED

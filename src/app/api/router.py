@@ -1,8 +1,13 @@
 from fastapi import APIRouter
 
-from app.api.routes import health, jobs, users
+from app.api.routes import health, jobs, metrics, users
 
-api_router = APIRouter(prefix="/api/v1")
-api_router.include_router(health.router)
-api_router.include_router(users.router)
-api_router.include_router(jobs.router)
+api_v1 = APIRouter(prefix="/api/v1")
+api_v1.include_router(health.router)
+api_v1.include_router(users.router)
+api_v1.include_router(jobs.router)
+
+# /metrics sits at the root, where Prometheus looks by default.
+api_router = APIRouter()
+api_router.include_router(api_v1)
+api_router.include_router(metrics.router)

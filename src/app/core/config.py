@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     # The job ledger and its relay.
     job_max_worker_losses: int = Field(default=3, ge=1)
     job_lease_grace_seconds: int = Field(default=10, ge=1)
+    # A queued job whose message no worker claimed this long after its publish is
+    # published again: Redis can lose a message (a worker killed between taking it off
+    # the queue and recording it as unacknowledged, or a crash without AOF). Keep it
+    # above the longest queue wait you expect; a duplicate is only skipped, never run.
+    job_republish_after_seconds: int = Field(default=600, ge=1)
     relay_interval_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=200, ge=1)
     # The API publishes right after commit; the relay leaves younger rows to it.

@@ -14,6 +14,10 @@ from app.core.config import settings
 # trusted, which saves a round trip on every transaction of a busy worker or API.
 PING_AFTER_IDLE_SECONDS = 10.0
 
+# PostgreSQL text cannot hold NUL: an input stored or compared as text must not carry one
+# (else the driver fails and the request would end in a 500).
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
 engine = create_engine(
     settings.database_url,
     pool_size=10,

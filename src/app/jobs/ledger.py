@@ -199,7 +199,7 @@ def lock_unpublished(session: Session, limit: int, min_age_seconds: float) -> li
 
 def requeue_abandoned(session: Session) -> int:
     """Put back into the outbox the jobs whose message may be gone: a started job whose
-    lease ran out, and a retry that is long overdue."""
+    lease ran out, a retry that is long overdue, a queued job nobody claimed."""
     stale = func.now() - timedelta(seconds=settings.effective_visibility_timeout)
     lease_ran_out = and_(
         Job.state == JobState.STARTED,
@@ -211,8 +211,14 @@ def requeue_abandoned(session: Session) -> int:
         Job.next_attempt_at < stale,
         Job.published_at < stale,
     )
+    never_claimed = and_(
+        Job.state == JobState.QUEUED,
+        Job.published_at < func.now() - timedelta(seconds=settings.job_republish_after_seconds),
+    )
     result = session.execute(
-        update(Job).where(or_(lease_ran_out, retry_overdue)).values(published_at=None)
+        update(Job)
+        .where(or_(lease_ran_out, retry_overdue, never_claimed))
+        .values(published_at=None)
     )
     return result.rowcount if isinstance(result, CursorResult) else 0
 

@@ -4,10 +4,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from app.core.db import NO_NUL_PATTERN
 from app.models.user import EMAIL_MAX_LENGTH, FULL_NAME_MAX_LENGTH
 
 FullName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=FULL_NAME_MAX_LENGTH)
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=1,
+        max_length=FULL_NAME_MAX_LENGTH,
+        pattern=NO_NUL_PATTERN,
+    ),
 ]
 
 

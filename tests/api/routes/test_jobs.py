@@ -104,6 +104,7 @@ def test_bad_list_parameters_answer_4xx(client: TestClient) -> None:
         ({"state": "exploded"}, 422),
         ({"limit": 0}, 422),
         ({"limit": 1000}, 422),
+        ({"task": "a\x00b"}, 422),
         ({"cursor": "%%%"}, 400),
         ({"cursor": "bm90IGEgY3Vyc29y"}, 400),
     ):

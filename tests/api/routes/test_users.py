@@ -71,6 +71,7 @@ BAD_BODIES = {
     "over-long name": {"email": "ann@example.com", "full_name": "x" * 201},
     "over-long email": {"email": f"{'a' * 64}@{'b' * 250}.com", "full_name": "Ann"},
     "unknown field": {"email": "ann@example.com", "full_name": "Ann", "admin": True},
+    "NUL in name": {"email": "ann@example.com", "full_name": "A\x00nn"},
 }
 
 

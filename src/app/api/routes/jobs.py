@@ -4,6 +4,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from app.api.deps import AdminDep, SessionDep
+from app.core.db import NO_NUL_PATTERN
 from app.models.job import JobState
 from app.schemas.error import DATABASE_UNAVAILABLE, ErrorBody
 from app.schemas.job import JobPage, JobRead
@@ -30,7 +31,9 @@ STATE_CONFLICT: dict[int | str, dict[str, Any]] = {
 def list_jobs(
     session: SessionDep,
     state: JobState | None = None,
-    task: Annotated[str | None, Query(max_length=200, description="A task name")] = None,
+    task: Annotated[
+        str | None, Query(max_length=200, pattern=NO_NUL_PATTERN, description="A task name")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> JobPage:

@@ -29,6 +29,7 @@ UserId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
     "",
     status_code=status.HTTP_201_CREATED,
     responses={
+        400: {"model": ErrorBody, "description": "The body cannot be read (not UTF-8)"},
         409: {"model": ErrorBody, "description": "The email is already registered"},
         413: {"model": ErrorBody, "description": "The body exceeds MAX_REQUEST_BODY_BYTES"},
         422: {"description": "Invalid body, or an Idempotency-Key reused with another body"},

@@ -1,0 +1,12 @@
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from app.services.metrics import registry
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics() -> Response:
+    """Prometheus text format, computed from the ledger and the broker at each scrape."""
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
