@@ -94,6 +94,17 @@ def test_malformed_json_answers_422(client: TestClient) -> None:
     assert "JSON" in str(response.json()["detail"])
 
 
+def test_a_lone_surrogate_in_a_name_answers_422(client: TestClient) -> None:
+    body = b'{"email": "ann@example.com", "full_name": "A\\ud800nn"}'
+
+    response = client.post(
+        "/api/v1/users", content=body, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert user_count() == 0
+
+
 def test_a_body_that_is_not_an_object_answers_422(client: TestClient) -> None:
     for body in ([], "text", 3, None):
         assert client.post("/api/v1/users", json=body).status_code == 422
