@@ -111,47 +111,12 @@ def build_rows(results: Results) -> list[Row]:
                 get("latency", "raw", metric),
             ),
         ]
-    api = "3 API load"
-    for metric, title in (("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")):
-        rows.append(
-            Row(
-                api,
-                f"POST /users {title}: with vs without enqueue",
-                get("api", "with_enqueue", metric),
-                get("api", "without_enqueue", metric),
-                target=("<=", 1.2) if metric == "p99_ms" else None,
-            )
-        )
-    rows.append(
-        Row(
-            api,
-            "errors: with vs without enqueue",
-            get("api", "with_enqueue", "errors"),
-            get("api", "without_enqueue", "errors"),
-            target=("=0", 0),
-            show_ratio=False,
-        )
+    rows += _api_rows(
+        get, "3 API load", "api", ("with_enqueue", "without_enqueue"), "with vs without enqueue"
     )
     down = "4 Broker down"
-    for metric, title in (("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms")):
-        rows.append(
-            Row(
-                down,
-                f"POST /users {title}: broker down vs up",
-                get("broker_down", "broker_down", metric),
-                get("broker_down", "broker_up", metric),
-                target=("<=", 1.2) if metric == "p99_ms" else None,
-            )
-        )
+    rows += _api_rows(get, down, "broker_down", ("broker_down", "broker_up"), "broker down vs up")
     rows += [
-        Row(
-            down,
-            "errors: broker down vs up",
-            get("broker_down", "broker_down", "errors"),
-            get("broker_down", "broker_up", "errors"),
-            target=("=0", 0),
-            show_ratio=False,
-        ),
         Row(
             down,
             "jobs left in the outbox for the relay: down vs up",
@@ -217,6 +182,32 @@ def build_rows(results: Results) -> list[Row]:
         ),
     ]
     return [row for row in rows if row.a]
+
+
+def _api_rows(
+    get: Any, group: str, scenario: str, variants: tuple[str, str], label: str
+) -> list[Row]:
+    """POST /users latency (p99 against its 1.2x target) and errors, A vs B."""
+    a, b = variants
+    rows = [
+        Row(
+            group,
+            f"POST /users {title}: {label}",
+            get(scenario, a, metric),
+            get(scenario, b, metric),
+            target=("<=", 1.2) if metric == "p99_ms" else None,
+        )
+        for metric, title in (("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("max_ms", "max ms"))
+    ]
+    errors = Row(
+        group,
+        f"errors: {label}",
+        get(scenario, a, "errors"),
+        get(scenario, b, "errors"),
+        target=("=0", 0),
+        show_ratio=False,
+    )
+    return [*rows, errors]
 
 
 def _pair(get: Any, scenario: str, metric: str) -> tuple[list[float], list[float]]:
