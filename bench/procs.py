@@ -2,14 +2,13 @@
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 # Shared with the test suite: the same polling and port helpers serve both.
-from tests.support.processes import free_port, redis_answers, wait_until
+from tests.support.processes import free_port, redis_answers, stop_process_group, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -45,21 +44,7 @@ class Child:
         return "\n".join(text[-lines:])
 
     def stop(self, timeout: float = 20) -> None:
-        """SIGTERM, then SIGKILL the whole process group (a worker and its pool)."""
-        if self.alive():
-            os.kill(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            self.popen.wait(10)
-        except subprocess.TimeoutExpired:
-            pass
+        stop_process_group(self.popen, timeout)
         if self.popen.stdout is not None:
             self.popen.stdout.close()
         self._log.close()

@@ -69,18 +69,27 @@ class Process:
         self.popen.wait(10)
 
     def stop(self, timeout: float = 30) -> None:
-        if self.popen.poll() is None:
-            self.signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.popen.wait(10)
+        stop_process_group(self.popen, timeout)
         self._log.close()
+
+
+def stop_process_group(popen: "subprocess.Popen[bytes]", timeout: float) -> None:
+    """SIGTERM, give it `timeout` seconds, then SIGKILL the whole process group
+    (a worker and its pool) and reap it."""
+    if popen.poll() is None:
+        os.kill(popen.pid, signal.SIGTERM)
+        try:
+            popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(popen.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        popen.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def child_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
