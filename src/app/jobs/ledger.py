@@ -75,23 +75,7 @@ def claim_runnable(connection: Executor, job_id: uuid.UUID, holder: Holder) -> C
     Returns None when the job is in any other state (or unknown), for `claim` to
     decide under a row lock.
     """
-    row = connection.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.state.in_(RUNNABLE))
-        .values(
-            state=JobState.STARTED,
-            attempts=Job.attempts + 1,
-            worker=holder.node,
-            worker_pid=holder.pid,
-            started_at=func.now(),
-            lease_expires_at=func.now() + timedelta(seconds=settings.job_lease_seconds),
-            next_attempt_at=None,
-            # A delivered job was published, whatever the publisher has recorded yet.
-            published_at=func.coalesce(Job.published_at, func.now()),
-        )
-        .returning(Job.attempts, Job.request_id)
-    ).first()
-    return None if row is None else Claim(attempt=row.attempts, request_id=row.request_id)
+    return _start_attempt(connection, job_id, holder, Job.state.in_(RUNNABLE))
 
 
 def claim(
@@ -124,15 +108,32 @@ def claim(
             _finish(job, JobState.FAILED, f"worker lost {job.worker_losses} times while running it")
             logger.error("Job %s failed: its worker was lost %d times", job.id, job.worker_losses)
             return Claim(refusal=ClaimRefusal.TOO_MANY_WORKER_LOSSES, state=JobState.FAILED)
-    job.state = JobState.STARTED
-    job.attempts += 1
-    job.worker = holder.node
-    job.worker_pid = holder.pid
-    job.started_at = func.now()
-    job.lease_expires_at = func.now() + timedelta(seconds=settings.job_lease_seconds)
-    job.next_attempt_at = None
     session.flush()
-    return Claim(attempt=job.attempts, request_id=job.request_id)
+    started = _start_attempt(session, job_id, holder)
+    assert started is not None, "the row is locked by this transaction"
+    return started
+
+
+def _start_attempt(
+    executor: Executor, job_id: uuid.UUID, holder: Holder, *conditions: Any
+) -> Claim | None:
+    row = executor.execute(
+        update(Job)
+        .where(Job.id == job_id, *conditions)
+        .values(
+            state=JobState.STARTED,
+            attempts=Job.attempts + 1,
+            worker=holder.node,
+            worker_pid=holder.pid,
+            started_at=func.now(),
+            lease_expires_at=func.now() + timedelta(seconds=settings.job_lease_seconds),
+            next_attempt_at=None,
+            # A delivered job was published, whatever the publisher has recorded yet.
+            published_at=func.coalesce(Job.published_at, func.now()),
+        )
+        .returning(Job.attempts, Job.request_id)
+    ).first()
+    return None if row is None else Claim(attempt=row.attempts, request_id=row.request_id)
 
 
 def mark_succeeded(session: Executor, job_id: uuid.UUID, attempt: int) -> bool:
