@@ -64,7 +64,7 @@ fmt: ## Format and autofix
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
-bench: ## Benchmark the durable job path against raw Celery (~9 min; QUICK=1 for ~1 min)
+bench: ## Benchmark the durable job path against raw Celery (~7 min; QUICK=1 for ~1 min)
 	$(UV) run python -m bench.run $(if $(QUICK),--quick)
 
 smoke: ## Start the compose stack, exercise it over HTTP, then tear it down
