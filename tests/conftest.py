@@ -30,6 +30,8 @@ os.environ.update(
     RELAY_INTERVAL_SECONDS="0.2",
     RELAY_MIN_AGE_SECONDS="0.5",
     JOB_REPUBLISH_AFTER_SECONDS="30",
+    WORKER_HEARTBEAT_SECONDS="0.5",
+    WORKER_LOST_AFTER_SECONDS="5",
 )
 
 import redis  # noqa: E402
@@ -65,7 +67,9 @@ def clean_state(database: None) -> Iterator[None]:
     yield
     background_publisher.wait_idle(timeout=10)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE users, jobs, idempotency_keys RESTART IDENTITY"))
+        connection.execute(
+            text("TRUNCATE users, jobs, idempotency_keys, worker_heartbeats RESTART IDENTITY")
+        )
     purge_broker()
 
 

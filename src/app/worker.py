@@ -14,6 +14,7 @@ from app.core.db import engine, transaction
 from app.core.logging import configure_logging
 from app.jobs import broker_fixes, ledger
 from app.jobs.task import as_job_id
+from app.jobs.worker_probe import LoopTick, WorkerProbeStep
 from app.tasks.catalog import PRUNE_FINISHED_JOBS
 
 TASK_MODULES = ["app.tasks.example_tasks", "app.tasks.maintenance"]
@@ -98,6 +99,8 @@ def build_celery_config(settings: Settings) -> dict[str, Any]:
 broker_fixes.apply()
 celery_app = Celery("app", task_cls="app.jobs.task:DurableTask", include=TASK_MODULES)
 celery_app.conf.update(build_celery_config(settings))
+celery_app.steps["worker"].add(WorkerProbeStep)
+celery_app.steps["consumer"].add(LoopTick)
 
 
 @setup_logging.connect

@@ -68,12 +68,34 @@ class Settings(BaseSettings):
     failed_job_retention_days: float = Field(default=30, gt=0)
     prune_interval_seconds: float = Field(default=3600, gt=0)
 
+    # Worker probes: a heartbeat row per worker (and a file for the container's health
+    # check) every WORKER_HEARTBEAT_SECONDS, written whether or not the broker answers.
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0)
+    # The liveness file; unset writes none (one worker per container sets it).
+    worker_heartbeat_file: str | None = None
+    # No heartbeat for this long: the worker is reported lost.
+    worker_lost_after_seconds: float = Field(default=30.0, gt=0)
+    # The worker's event loop has not turned for this long while connected: stalled.
+    worker_loop_stall_seconds: float = Field(default=30.0, gt=0)
+    # A job still running this long after it started, past the hard time limit when
+    # unset, means the pool failed to kill it: the worker is reported stuck.
+    worker_stuck_after_seconds: float | None = Field(default=None, gt=0)
+    # A lost worker stays in the report this long, then its row is dropped.
+    worker_forget_after_seconds: float = Field(default=3600.0, gt=0)
+
     # Bearer token for /api/v1/jobs; the endpoints are off while it is unset.
     admin_token: SecretStr | None = None
 
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
-    @field_validator("admin_token", "result_backend", "visibility_timeout", mode="before")
+    @field_validator(
+        "admin_token",
+        "result_backend",
+        "visibility_timeout",
+        "worker_heartbeat_file",
+        "worker_stuck_after_seconds",
+        mode="before",
+    )
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -102,6 +124,10 @@ class Settings(BaseSettings):
     def job_lease_seconds(self) -> int:
         """How long a started job belongs to its worker before another may take it over."""
         return self.task_time_limit + self.job_lease_grace_seconds
+
+    @property
+    def effective_worker_stuck_after_seconds(self) -> float:
+        return self.worker_stuck_after_seconds or self.task_time_limit + 30.0
 
 
 @lru_cache

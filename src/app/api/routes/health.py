@@ -1,8 +1,12 @@
+import logging
+from dataclasses import asdict
+
 from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from app.core.db import engine
+from app.core.db import engine, transaction
 from app.jobs.inspection import BrokerUnavailable, connected_workers, ping_broker
 from app.schemas.health import (
     DependencyStatus,
@@ -11,6 +15,9 @@ from app.schemas.health import (
     WorkersHealth,
     WorkerStatus,
 )
+from app.services.worker_health import WorkerReport, worker_reports
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -35,18 +42,48 @@ def readiness() -> JSONResponse:
 
 @router.get("/workers", response_model=WorkersHealth, responses={503: {"model": WorkersHealth}})
 def workers() -> JSONResponse:
-    """The Celery workers that answer a broadcast, within two seconds at most."""
+    """Each worker's state from the heartbeats it writes to the ledger, so the report
+    stands while the broker is down; from a broker broadcast if the ledger fails."""
+    try:
+        with transaction() as session:
+            reports = worker_reports(session)
+    except SQLAlchemyError:
+        logger.warning("Worker heartbeats unreadable; asking the broker", exc_info=True)
+        return _json(*_report_from_broker())
+    return _json(*_report_from_heartbeats(reports))
+
+
+def _report_from_heartbeats(reports: list[WorkerReport]) -> tuple[WorkersHealth, bool]:
+    ok = [r for r in reports if r.state == "ok"]
+    not_ok = [f"{r.name} is {r.state}" for r in reports if r.state != "ok"]
+    if not reports:
+        error: str | None = "no worker has sent a heartbeat"
+    else:
+        error = "; ".join(not_ok) or None
+    report = WorkersHealth(
+        status="unavailable" if not ok else "degraded" if not_ok else "ok",
+        source="heartbeats",
+        workers=[WorkerStatus(**asdict(r)) for r in reports],
+        error=error,
+    )
+    return report, bool(ok)
+
+
+def _report_from_broker() -> tuple[WorkersHealth, bool]:
     try:
         found = connected_workers(BROKER_DEADLINE_SECONDS)
     except BrokerUnavailable as exc:
-        report = WorkersHealth(status="unavailable", workers=[], error=str(exc))
-        return _json(report, ok=False)
+        return WorkersHealth(
+            status="unavailable", source="broker", workers=[], error=str(exc)
+        ), False
     report = WorkersHealth(
         status="ok" if found else "unavailable",
+        source="broker",
         workers=[
             WorkerStatus(
                 name=w.name,
-                active_tasks=w.active_tasks,
+                state="ok",
+                active_jobs=w.active_tasks,
                 processed=w.processed,
                 concurrency=w.concurrency,
             )
@@ -54,7 +91,7 @@ def workers() -> JSONResponse:
         ],
         error=None if found else "no worker answered",
     )
-    return _json(report, ok=bool(found))
+    return report, bool(found)
 
 
 def _check_database() -> DependencyStatus:

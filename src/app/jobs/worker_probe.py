@@ -1,0 +1,217 @@
+"""Worker probes: liveness that does not depend on the broker, progress, heartbeat rows.
+
+The worker's event loop ticks (`LoopTick`, a consumer bootstep). A thread of the
+worker's main process (`WorkerProbe`) looks every WORKER_HEARTBEAT_SECONDS at that
+tick and at the jobs the worker holds, then:
+
+- touches the liveness file, unless the loop has stopped turning while connected.
+  While the broker is down Celery reconnects outside its loop, so a worker waiting
+  for the broker is alive: restarting it would not bring the broker back;
+- upserts the worker's row in `worker_heartbeats` (PostgreSQL, not the broker), which
+  /api/v1/health/workers reads.
+
+The thread shares no lock with the pool processes forked beside it: it opens a
+short psycopg connection of its own for each beat and never touches the app's
+engine, whose pool lock a fork could otherwise copy into a child while held.
+"""
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from celery import bootsteps
+from celery.worker import state as worker_state
+from sqlalchemy.engine import make_url
+
+from app.core.config import Settings, settings
+
+logger = logging.getLogger(__name__)
+
+TICK_SECONDS = 1.0
+DATABASE_TIMEOUT_SECONDS = 2
+
+_UPSERT = """
+INSERT INTO worker_heartbeats AS h (
+    name, pid, concurrency, started_at, beat_at, active_jobs, processed, stuck_jobs,
+    broker_connected, loop_stalled
+) VALUES (
+    %(name)s, %(pid)s, %(concurrency)s, %(started_at)s, now(), %(active_jobs)s,
+    %(processed)s, %(stuck_jobs)s, %(broker_connected)s, %(loop_stalled)s
+)
+ON CONFLICT (name) DO UPDATE SET
+    pid = EXCLUDED.pid, concurrency = EXCLUDED.concurrency,
+    started_at = EXCLUDED.started_at, beat_at = EXCLUDED.beat_at,
+    active_jobs = EXCLUDED.active_jobs, processed = EXCLUDED.processed,
+    stuck_jobs = EXCLUDED.stuck_jobs, broker_connected = EXCLUDED.broker_connected,
+    loop_stalled = EXCLUDED.loop_stalled
+"""
+_FORGET_LOST = "DELETE FROM worker_heartbeats WHERE beat_at < now() - make_interval(secs => %s)"
+_DELETE_OWN = "DELETE FROM worker_heartbeats WHERE name = %s AND pid = %s"
+
+
+@dataclass(frozen=True)
+class Observation:
+    active_jobs: int
+    processed: int
+    stuck_jobs: int
+    broker_connected: bool
+    loop_stalled: bool
+
+
+class WorkerProbe:
+    def __init__(self, worker: Any, settings: Settings) -> None:
+        self._worker = worker
+        self._settings = settings
+        self._name: str = worker.hostname
+        self._concurrency: int | None = getattr(worker, "concurrency", None)
+        self._started_at = datetime.now(UTC)
+        self._dsn = _libpq_dsn(settings.database_url)
+        self._last_tick = time.monotonic()
+        self._database_failing = False
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="worker-probe", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop beating and leave the report: a worker that shut down is not lost."""
+        self._stopping.set()
+        self._thread.join(timeout=DATABASE_TIMEOUT_SECONDS * 2)
+        self._execute(_DELETE_OWN, (self._name, os.getpid()))
+
+    def tick(self) -> None:
+        """Called from the worker's event loop: the loop is turning."""
+        self._last_tick = time.monotonic()
+
+    def _run(self) -> None:
+        while True:
+            self.beat()
+            if self._stopping.wait(self._settings.worker_heartbeat_seconds):
+                return
+
+    def beat(self) -> None:
+        seen = self._observe()
+        if not seen.loop_stalled:
+            self._touch_liveness_file()
+        self._execute(_UPSERT, self._row(seen))
+        self._execute(_FORGET_LOST, (self._settings.worker_forget_after_seconds,))
+
+    def _observe(self) -> Observation:
+        now = time.monotonic()
+        broker_connected = getattr(self._worker.consumer, "connection", None) is not None
+        if not broker_connected:
+            # Reconnecting happens outside the loop: waiting for the broker is not a stall.
+            self._last_tick = now
+        stuck_after = self._settings.effective_worker_stuck_after_seconds
+        running_for = [time.time() - started for started in _active_job_start_times()]
+        return Observation(
+            active_jobs=len(running_for),
+            processed=worker_state.all_total_count[0],
+            stuck_jobs=sum(1 for seconds in running_for if seconds > stuck_after),
+            broker_connected=broker_connected,
+            loop_stalled=now - self._last_tick > self._settings.worker_loop_stall_seconds,
+        )
+
+    def _row(self, seen: Observation) -> dict[str, Any]:
+        return {
+            "name": self._name,
+            "pid": os.getpid(),
+            "concurrency": self._concurrency,
+            "started_at": self._started_at,
+            "active_jobs": seen.active_jobs,
+            "processed": seen.processed,
+            "stuck_jobs": seen.stuck_jobs,
+            "broker_connected": seen.broker_connected,
+            "loop_stalled": seen.loop_stalled,
+        }
+
+    def _touch_liveness_file(self) -> None:
+        path = self._settings.worker_heartbeat_file
+        if path is None:
+            return
+        try:
+            Path(path).touch()
+        except OSError as exc:
+            logger.warning("Worker probe: cannot touch the liveness file %s: %s", path, exc)
+
+    def _execute(self, statement: str, params: Any) -> None:
+        try:
+            with psycopg.connect(
+                self._dsn,
+                autocommit=True,
+                connect_timeout=DATABASE_TIMEOUT_SECONDS,
+                options=f"-c statement_timeout={DATABASE_TIMEOUT_SECONDS * 1000}",
+            ) as connection:
+                connection.execute(statement, params)
+        except psycopg.Error as exc:
+            if not self._database_failing:
+                logger.warning("Worker probe: the heartbeat was not recorded: %s", exc)
+            self._database_failing = True
+            return
+        if self._database_failing:
+            logger.info("Worker probe: heartbeats recorded again")
+        self._database_failing = False
+
+
+def _active_job_start_times() -> list[float]:
+    # The event loop may add a request while this thread iterates: try again.
+    for _ in range(5):
+        try:
+            return [r.time_start for r in list(worker_state.active_requests) if r.time_start]
+        except RuntimeError:
+            continue
+    return []
+
+
+def _libpq_dsn(database_url: str) -> str:
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
+class WorkerProbeStep(bootsteps.StartStopStep):
+    """Runs the probe's thread for as long as the worker runs."""
+
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        worker.probe = None
+        super().__init__(worker, **kwargs)
+
+    def start(self, worker: Any) -> None:
+        worker.probe = WorkerProbe(worker, settings)
+        worker.probe.start()
+
+    def stop(self, worker: Any) -> None:
+        if worker.probe is not None:
+            worker.probe.stop()
+            worker.probe = None
+
+    def terminate(self, worker: Any) -> None:
+        self.stop(worker)
+
+
+class LoopTick(bootsteps.StartStopStep):
+    """Ticks the probe from the consumer's event loop; restarted with each reconnect."""
+
+    def __init__(self, consumer: Any, **kwargs: Any) -> None:
+        self._timer_entry: Any = None
+        super().__init__(consumer, **kwargs)
+
+    def start(self, consumer: Any) -> None:
+        probe: WorkerProbe | None = getattr(consumer.controller, "probe", None)
+        if probe is not None:
+            self._timer_entry = consumer.timer.call_repeatedly(TICK_SECONDS, probe.tick)
+
+    def stop(self, consumer: Any) -> None:
+        if self._timer_entry is not None:
+            consumer.timer.cancel(self._timer_entry)
+            self._timer_entry = None
+
+    shutdown = stop
