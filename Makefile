@@ -4,36 +4,49 @@ COMPOSE ?= docker compose
 # uv runs everything; where it is missing, `make test` and `make dev` install it with pip.
 UV ?= $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
 
-.PHONY: help up down scale logs logs-worker logs-api logs-relay logs-beat ps dev migrate test lint fmt smoke bench
+# make up BROKER=rabbitmq: RabbitMQ is the broker (the compose profile `rabbitmq`).
+ifeq ($(BROKER),rabbitmq)
+COMPOSE := COMPOSE_PROFILES=rabbitmq \
+	COMPOSE_BROKER_URL="amqp://app:$$(sed -n 's/^RABBITMQ_PASSWORD=//p' .env)@rabbitmq:5672//" \
+	$(COMPOSE)
+endif
+
+.PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-beat logs-flower ps dev migrate test lint fmt smoke bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-up: ## Build and start the whole stack in Docker Compose, waiting until it is healthy
+secrets: ## Write random passwords and tokens for the compose stack to .env (keeps existing ones)
+	@bash scripts/ensure_secrets.sh
+
+up: secrets ## Build and start the whole stack, waiting until healthy (BROKER=rabbitmq for RabbitMQ)
 	$(COMPOSE) up -d --build --wait
 
-down: ## Stop the stack (add ARGS=-v to drop its volumes)
+down: secrets ## Stop the stack (add ARGS=-v to drop its volumes)
 	$(COMPOSE) down $(ARGS)
 
-scale: ## Run N workers (default 3): make scale N=5
+scale: secrets ## Run N workers (default 3): make scale N=5
 	$(COMPOSE) up -d --scale worker=$(or $(N),3) --wait
 
-logs: ## Follow the logs of every service
+logs: secrets ## Follow the logs of every service
 	$(COMPOSE) logs -f
 
-logs-worker: ## Follow the worker's logs
+logs-worker: secrets ## Follow the worker's logs
 	$(COMPOSE) logs -f worker
 
-logs-api: ## Follow the API's logs
+logs-api: secrets ## Follow the API's logs
 	$(COMPOSE) logs -f api
 
-logs-relay: ## Follow the outbox relay's logs
+logs-relay: secrets ## Follow the outbox relay's logs
 	$(COMPOSE) logs -f relay
 
-logs-beat: ## Follow Celery beat's logs
+logs-beat: secrets ## Follow Celery beat's logs
 	$(COMPOSE) logs -f beat
 
-ps: ## Show the stack's services and their health
+logs-flower: secrets ## Follow Flower's logs
+	$(COMPOSE) logs -f flower
+
+ps: secrets ## Show the stack's services and their health
 	$(COMPOSE) ps
 
 dev: ## Run API (port 8000), worker and relay locally against the services in .env

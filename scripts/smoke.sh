@@ -9,7 +9,8 @@
 #
 # Needs: docker with Compose v2, curl, python3 (JSON and timestamps).
 # Knobs: COMPOSE_PROJECT_NAME (durable-jobs-smoke), SMOKE_API_PORT (18000),
-#        SMOKE_TIMEOUT (seconds to wait for a log line, 60), SMOKE_KEEP (0).
+#        SMOKE_FLOWER_PORT (15555), SMOKE_TIMEOUT (seconds to wait for a log line, 60),
+#        SMOKE_KEEP (0).
 set -euo pipefail
 export LC_ALL=C
 
@@ -17,9 +18,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-durable-jobs-smoke}"
 export API_PORT="${SMOKE_API_PORT:-18000}"
-# A fresh token each run: the jobs API is on for this stack only.
-ADMIN_TOKEN="smoke-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-export ADMIN_TOKEN
+export FLOWER_PORT="${SMOKE_FLOWER_PORT:-15555}"
+# Fresh secrets each run, winning over ./.env: the jobs API is on for this stack only.
+random_hex() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+ADMIN_TOKEN="smoke-$(random_hex)" REDIS_PASSWORD="$(random_hex)"
+RABBITMQ_PASSWORD="$(random_hex)" FLOWER_PASSWORD="$(random_hex)"
+export ADMIN_TOKEN REDIS_PASSWORD RABBITMQ_PASSWORD FLOWER_BASIC_AUTH="smoke:$FLOWER_PASSWORD"
 # The values below win over ./.env, so a developer's .env cannot change the test.
 export EMAIL_SIMULATED_FAILURES=0 EMAIL_MAX_RETRIES=3 EMAIL_RETRY_BACKOFF=1 \
     EMAIL_SEND_SECONDS=0.5 LOG_LEVEL=INFO
@@ -145,6 +149,47 @@ up_seconds="$(elapsed "$t0" "$(now)")"
 compose ps
 SUMMARY+=("stack build + start until healthy: ${up_seconds}s")
 
+say "Every service is healthy (migrate ran once and exited 0)"
+compose ps -a --format json >"$TMP/ps.json"
+python3 - "$TMP/ps.json" <<'PY' || fail "not every service is healthy"
+import json, sys
+text = open(sys.argv[1]).read().strip()
+# One JSON array (older Compose) or one object per line (newer).
+rows = json.loads(text) if text.startswith("[") else [json.loads(l) for l in text.splitlines()]
+problems = []
+for row in rows:
+    service, state, health = row["Service"], row["State"], row.get("Health") or ""
+    exit_code = row.get("ExitCode")
+    print(f"  {service}: {state} {health}".rstrip())
+    if service == "migrate":
+        if state != "exited" or exit_code != 0:
+            problems.append(f"migrate: {state}, exit code {exit_code}")
+    elif state != "running" or health != "healthy":
+        problems.append(f"{service}: {state} {health or 'without a health check'}")
+expected = {"db", "redis", "migrate", "api", "worker", "relay", "beat", "flower"}
+missing = sorted(expected - {row["Service"] for row in rows})
+if missing:
+    problems.append(f"missing services: {missing}")
+sys.exit("; ".join(problems) or None)
+PY
+
+say "Metrics: /metrics answers in Prometheus format"
+metrics="$(curl -sS --max-time 10 "http://127.0.0.1:${API_PORT}/metrics")" || fail "GET /metrics failed"
+grep -q '^ledger_up 1' <<<"$metrics" || fail "/metrics: no 'ledger_up 1' line"
+grep -q '^broker_up 1' <<<"$metrics" || fail "/metrics: no 'broker_up 1' line"
+echo "$(grep -c '^[a-z]' <<<"$metrics") samples, ledger_up 1, broker_up 1"
+
+say "Flower asks for a password"
+FLOWER="http://127.0.0.1:${FLOWER_PORT}"
+anonymous="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$FLOWER/")" || fail "Flower: curl failed"
+[[ "$anonymous" == 401 ]] || fail "Flower without credentials answered $anonymous, not 401"
+wrong="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -u smoke:wrong "$FLOWER/")"
+[[ "$wrong" == 401 ]] || fail "Flower with a wrong password answered $wrong, not 401"
+right="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -u "$FLOWER_BASIC_AUTH" "$FLOWER/workers")"
+[[ "$right" == 200 ]] || fail "Flower with the password answered $right, not 200"
+echo "Flower: 401 without or with a wrong password, 200 with it"
+SUMMARY+=("every service healthy; /metrics answers; Flower asks for a password")
+
 say "Health probes"
 http GET /health
 [[ "$STATUS" == 200 ]] || fail "GET /health answered $STATUS: $BODY"
@@ -153,8 +198,8 @@ http GET /health/ready
 echo "ready: $BODY"
 http GET /health/workers
 [[ "$STATUS" == 200 ]] || fail "GET /health/workers answered $STATUS: $BODY"
-workers="$(json 'len(j["workers"])')"
-((workers >= 1)) || fail "GET /health/workers lists no worker: $BODY"
+workers="$(json 'sum(w["state"] == "ok" for w in j["workers"])')"
+((workers >= 1)) || fail "GET /health/workers lists no worker in state ok: $BODY"
 echo "workers: $BODY"
 
 say "Happy path: a new user's welcome email is sent by the worker"
@@ -221,7 +266,7 @@ compose ps worker
 deadline=$((SECONDS + TIMEOUT))
 while :; do
     http GET /health/workers
-    if [[ "$STATUS" == 200 ]] && (($(json 'len({w["name"] for w in j["workers"]})') == 3)); then
+    if [[ "$STATUS" == 200 ]] && (($(json 'sum(w["state"] == "ok" for w in j["workers"])') == 3)); then
         break
     fi
     ((SECONDS < deadline)) || fail "GET /health/workers does not list 3 workers: $STATUS $BODY"

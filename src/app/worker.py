@@ -3,19 +3,23 @@
 Start a worker with `celery -A app.worker.celery_app worker -l info`.
 """
 
+import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging, task_unknown, worker_process_init
+from celery.signals import beat_init, setup_logging, task_unknown, worker_process_init
 from kombu import Queue
 
 from app.core.config import Settings, settings
 from app.core.db import engine, transaction
 from app.core.logging import configure_logging
 from app.jobs import broker_fixes, ledger
+from app.jobs.beat_guard import BeatAlreadyRunning, hold_beat_lock
 from app.jobs.task import as_job_id
 from app.jobs.worker_probe import LoopTick, WorkerProbeStep
-from app.tasks.catalog import PRUNE_FINISHED_JOBS
+from app.tasks.catalog import PRUNE_FINISHED_JOBS, REAP_ABANDONED_JOBS
+
+logger = logging.getLogger(__name__)
 
 TASK_MODULES = ["app.tasks.example_tasks", "app.tasks.maintenance"]
 
@@ -91,6 +95,10 @@ def build_celery_config(settings: Settings) -> dict[str, Any]:
                 "task": PRUNE_FINISHED_JOBS.name,
                 "schedule": settings.prune_interval_seconds,
             },
+            "reap-abandoned-jobs": {
+                "task": REAP_ABANDONED_JOBS.name,
+                "schedule": settings.reaper_interval_seconds,
+            },
         },
         "timezone": "UTC",
     }
@@ -106,6 +114,16 @@ celery_app.steps["consumer"].add(LoopTick)
 @setup_logging.connect
 def _use_our_logging(**_: Any) -> None:
     configure_logging()
+
+
+@beat_init.connect
+def _be_the_only_beat(**_: Any) -> None:
+    try:
+        hold_beat_lock()
+    except BeatAlreadyRunning as exc:
+        logger.critical("Beat not started: %s", exc)
+        # SystemExit, not an Exception: Celery logs and swallows what a handler raises.
+        raise SystemExit(1) from exc
 
 
 @worker_process_init.connect

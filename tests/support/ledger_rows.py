@@ -1,4 +1,4 @@
-"""Ledger and heartbeat rows written straight into PostgreSQL, with chosen timestamps."""
+"""Ledger rows written straight into PostgreSQL, with chosen timestamps."""
 
 import uuid
 
@@ -55,22 +55,3 @@ def insert_job(
             },
         )
     return job_id
-
-
-def insert_heartbeat(name: str, seen_ago: float, hostname: str = "elsewhere", pid: int = 1) -> None:
-    with transaction() as session:
-        session.execute(
-            text(
-                """
-                INSERT INTO worker_heartbeats (name, hostname, pid, started_at, last_seen_at)
-                VALUES (:name, :hostname, :pid, now() - interval '1 hour',
-                        now() - make_interval(secs => CAST(:seen_ago AS float8)))
-                """
-            ),
-            {"name": name, "hostname": hostname, "pid": pid, "seen_ago": seen_ago},
-        )
-
-
-def clear_heartbeats() -> None:
-    with transaction() as session:
-        session.execute(text("DELETE FROM worker_heartbeats"))

@@ -133,6 +133,20 @@ def start_relay(env: dict[str, str]) -> Process:
     return relay
 
 
+def start_beat(env: dict[str, str], schedule_file: Path) -> Process:
+    argv = [
+        str(VENV_BIN / "celery"),
+        "-A",
+        "tests.support.fault_worker",
+        "beat",
+        "-l",
+        "info",
+        "-s",
+        str(schedule_file),
+    ]
+    return Process("beat", argv, env)
+
+
 def start_api(env: dict[str, str]) -> tuple[Process, str]:
     port = free_port()
     argv = [

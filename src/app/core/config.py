@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     job_retention_days: float = Field(default=7, gt=0)
     failed_job_retention_days: float = Field(default=30, gt=0)
     prune_interval_seconds: float = Field(default=3600, gt=0)
+    # Beat's backstop for the relay: re-queue and publish abandoned jobs this often.
+    reaper_interval_seconds: float = Field(default=60, gt=0)
 
     # Worker probes: a heartbeat row per worker (and a file for the container's health
     # check) every WORKER_HEARTBEAT_SECONDS, written whether or not the broker answers.

@@ -27,9 +27,9 @@ from typing import Any
 import psycopg
 from celery import bootsteps
 from celery.worker import state as worker_state
-from sqlalchemy.engine import make_url
 
 from app.core.config import Settings, settings
+from app.core.db import libpq_dsn
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class WorkerProbe:
         self._name: str = worker.hostname
         self._concurrency: int | None = getattr(worker, "concurrency", None)
         self._started_at = datetime.now(UTC)
-        self._dsn = _libpq_dsn(settings.database_url)
+        self._dsn = libpq_dsn(settings.database_url)
         self._last_tick = time.monotonic()
         self._database_failing = False
         self._stopping = threading.Event()
@@ -168,11 +168,6 @@ def _active_job_start_times() -> list[float]:
         except RuntimeError:
             continue
     return []
-
-
-def _libpq_dsn(database_url: str) -> str:
-    url = make_url(database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)
 
 
 class WorkerProbeStep(bootsteps.StartStopStep):

@@ -21,3 +21,4 @@ class TaskSpec:
 
 SEND_WELCOME_EMAIL = TaskSpec("users.send_welcome_email", max_retries=settings.email_max_retries)
 PRUNE_FINISHED_JOBS = TaskSpec("jobs.prune_finished", max_retries=0)
+REAP_ABANDONED_JOBS = TaskSpec("jobs.reap_abandoned", max_retries=0)
