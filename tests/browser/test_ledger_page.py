@@ -49,6 +49,7 @@ def test_a_failed_job_is_listed_with_its_error_and_retried(
         f"Job {job_id} is queued again; its next run is attempt 2."
     )
     expect(row.locator(".state")).to_have_text("queued")
+    expect(row.locator(".finished")).to_have_text("—")
     queued = job_row(job_id)
     assert queued is not None
     assert (queued.state, queued.finished_at, queued.attempts) == (JobState.QUEUED, None, 1)

@@ -91,12 +91,11 @@ function cell(text, className) {
 function jobRow(job) {
   const tr = document.createElement("tr");
   tr.dataset.jobId = job.id;
-  const stateCell = cell(job.state, "state");
   const actionCell = cell("", "action");
   tr.append(
     cell(job.id, "job-id"),
     cell(job.task_name, "task"),
-    stateCell,
+    cell(job.state, "state"),
     cell(`${job.attempts} of ${job.max_attempts}`, "attempts"),
     cell(job.last_error || "", "last-error"),
     cell(formatTime(job.finished_at), "finished"),
@@ -106,17 +105,18 @@ function jobRow(job) {
     const button = document.createElement("button");
     button.type = "button";
     button.textContent = "Retry";
-    button.addEventListener("click", () => retry(job.id, button, stateCell));
+    button.addEventListener("click", () => retry(job.id, button, tr));
     actionCell.append(button);
   }
   return tr;
 }
 
-async function retry(jobId, button, stateCell) {
+async function retry(jobId, button, tr) {
   button.disabled = true;
   try {
     const job = await callApi("POST", `${JOBS_API}/${encodeURIComponent(jobId)}/retry`);
-    stateCell.textContent = job.state;
+    tr.querySelector(".state").textContent = job.state;
+    tr.querySelector(".finished").textContent = formatTime(job.finished_at);
     button.replaceWith(document.createTextNode("Retried"));
     showMessage(`Job ${job.id} is ${job.state} again; its next run is attempt ${job.attempts + 1}.`);
   } catch (error) {
