@@ -4,7 +4,9 @@
 # Builds and starts the whole stack under its own project name and port, then over
 # HTTP: creates a user and waits for its welcome-email job to succeed; makes the
 # worker fail every send and watches a job go through its 3 retries to `failed`;
-# scales to 3 workers and checks that all of them answer. The stack and its volumes
+# checks that the ledger page is served and that the JSON it reads lists that failed
+# job (the page's script itself is tested in Chromium by tests/browser/); scales to
+# 3 workers and checks that all of them answer. The stack and its volumes
 # are removed at the end, whatever happens (SMOKE_KEEP=1 leaves it running).
 #
 # Needs: docker with Compose v2, curl, python3 (JSON and timestamps).
@@ -28,7 +30,8 @@ export ADMIN_TOKEN REDIS_PASSWORD RABBITMQ_PASSWORD FLOWER_BASIC_AUTH="smoke:$FL
 export EMAIL_SIMULATED_FAILURES=0 EMAIL_MAX_RETRIES=3 EMAIL_RETRY_BACKOFF=1 \
     EMAIL_SEND_SECONDS=0.5 LOG_LEVEL=INFO
 TIMEOUT="${SMOKE_TIMEOUT:-60}"
-BASE="http://127.0.0.1:${API_PORT}/api/v1"
+ORIGIN="http://127.0.0.1:${API_PORT}"
+BASE="$ORIGIN/api/v1"
 TASK=users.send_welcome_email
 
 TMP="$(mktemp -d)"
@@ -80,6 +83,13 @@ http() {
     STATUS="${out%% *}"
     SECONDS_TAKEN="${out#* }"
     BODY="$(cat "$TMP/body")"
+}
+
+# page PATH: GET a file of the ledger page, without the token (it holds no data);
+# sets PAGE_STATUS, the body in $TMP/page.
+page() {
+    PAGE_STATUS="$(curl -sS -o "$TMP/page" -w '%{http_code}' --max-time 10 "$ORIGIN$1")" ||
+        fail "GET $1: curl failed"
 }
 
 # json EXPR: evaluate a Python expression on the last response body, bound to `j`.
@@ -257,6 +267,19 @@ state="$(json 'j["state"]')" attempts="$(json 'j["attempts"]')" last_error="$(js
 [[ "$last_error" == *ConnectionError* ]] || fail "job $bad_job: unexpected last_error: $last_error"
 echo "job $bad_job: state=$state attempts=$attempts last_error=$last_error"
 SUMMARY+=("failing job: 3 retries then failed on attempt 4, ${to_failed}s after the POST (EMAIL_RETRY_BACKOFF=$EMAIL_RETRY_BACKOFF)")
+
+say "Ledger page: served, and the JSON it reads lists the failed job"
+page /admin/jobs
+[[ "$PAGE_STATUS" == 200 ]] || fail "GET /admin/jobs answered $PAGE_STATUS"
+grep -qF '<title>Job ledger</title>' "$TMP/page" || fail "GET /admin/jobs is not the ledger page"
+page /admin/static/ledger.js
+[[ "$PAGE_STATUS" == 200 ]] || fail "GET /admin/static/ledger.js answered $PAGE_STATUS"
+http GET "/jobs?state=failed"
+[[ "$STATUS" == 200 ]] || fail "GET /jobs?state=failed answered $STATUS: $BODY"
+[[ "$(json "any(i['id'] == '$bad_job' and i['last_error'] for i in j['items'])")" == True ]] ||
+    fail "the ledger page's list (GET /jobs?state=failed) lacks job $bad_job with its error: $BODY"
+echo "GET /admin/jobs -> 200; GET /jobs?state=failed lists job $bad_job with its error"
+SUMMARY+=("ledger page: served; the failed jobs it lists include $bad_job")
 
 say "Scaling: docker compose up -d --scale worker=3 --wait"
 t0="$(now)"

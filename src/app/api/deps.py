@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from app.core.config import settings
@@ -23,20 +24,26 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="The ADMIN_TOKEN setting")
 
 
-def require_admin(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
+def configured_admin_token() -> SecretStr:
+    """The admin API and the ledger page exist only while ADMIN_TOKEN is set."""
     if settings.admin_token is None:
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, "The jobs API is disabled: set ADMIN_TOKEN to enable it"
         )
+    return settings.admin_token
+
+
+def require_admin(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    token = configured_admin_token()
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "Missing bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    expected = settings.admin_token.get_secret_value().encode()
+    expected = token.get_secret_value().encode()
     if not hmac.compare_digest(credentials.credentials.encode(), expected):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Invalid bearer token")
 
