@@ -67,6 +67,9 @@ def configure_environment(args: argparse.Namespace, run_id: str) -> None:
         EMAIL_SEND_SECONDS="0",
         EMAIL_SIMULATED_FAILURES="0",
         ADMIN_TOKEN="",
+        # The load generators send everything from one address; back-pressure would refuse it.
+        RATE_LIMIT_PER_SECOND="0",
+        SHED_QUEUE_DEPTH="0",
         PYTHONUNBUFFERED="1",
     )
 

@@ -32,6 +32,9 @@ os.environ.update(
     JOB_REPUBLISH_AFTER_SECONDS="30",
     WORKER_HEARTBEAT_SECONDS="0.5",
     WORKER_LOST_AFTER_SECONDS="5",
+    # Most tests send many requests from one client; the back-pressure tests set their own.
+    RATE_LIMIT_PER_SECOND="0",
+    SHED_QUEUE_DEPTH="0",
 )
 
 import redis  # noqa: E402

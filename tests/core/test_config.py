@@ -49,3 +49,18 @@ def test_rabbitmq_gets_publisher_confirms() -> None:
     config = build_celery_config(settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"))
 
     assert config["broker_transport_options"] == {"confirm_publish": True}
+
+
+def test_rate_limits_use_the_brokers_redis_unless_told_otherwise() -> None:
+    assert settings().effective_rate_limit_redis_url == settings().broker_url
+    own = settings(rate_limit_redis_url="redis://127.0.0.1:6380/2")
+
+    assert own.effective_rate_limit_redis_url == "redis://127.0.0.1:6380/2"
+
+
+def test_rate_limits_without_a_redis_are_refused() -> None:
+    rabbitmq = "amqp://guest:guest@127.0.0.1:5672//"
+    with pytest.raises(ValidationError, match="RATE_LIMIT_REDIS_URL"):
+        settings(broker_url=rabbitmq, rate_limit_per_second=5)
+
+    assert settings(broker_url=rabbitmq, rate_limit_per_second=0).rate_limit_per_second == 0

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+REDIS_SCHEMES = ("redis://", "rediss://")
+
 
 class Settings(BaseSettings):
     # APP_ENV_FILE names another file to read instead of `.env`; empty reads none.
@@ -90,12 +92,22 @@ class Settings(BaseSettings):
 
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # Back-pressure on the endpoints that enqueue jobs. Each client (by IP) may make
+    # RATE_LIMIT_BURST requests at once, then RATE_LIMIT_PER_SECOND; 0 turns it off.
+    rate_limit_per_second: float = Field(default=20.0, ge=0)
+    rate_limit_burst: int = Field(default=40, ge=1)
+    # Where the buckets live, shared by every API process; unset: the broker's Redis.
+    rate_limit_redis_url: str | None = None
+    # Enqueueing answers 503 while this many jobs wait (queued or unpublished); 0: never.
+    shed_queue_depth: int = Field(default=0, ge=0)
+
     @field_validator(
         "admin_token",
         "result_backend",
         "visibility_timeout",
         "worker_heartbeat_file",
         "worker_stuck_after_seconds",
+        "rate_limit_redis_url",
         mode="before",
     )
     @classmethod
@@ -116,11 +128,22 @@ class Settings(BaseSettings):
             )
         if self.failed_job_retention_days < self.job_retention_days:
             raise ValueError("FAILED_JOB_RETENTION_DAYS must not be below JOB_RETENTION_DAYS")
+        if self.rate_limit_per_second > 0 and self.effective_rate_limit_redis_url is None:
+            raise ValueError(
+                "RATE_LIMIT_PER_SECOND needs a Redis: set RATE_LIMIT_REDIS_URL "
+                "(the broker is not Redis), or RATE_LIMIT_PER_SECOND=0"
+            )
         return self
 
     @property
     def effective_visibility_timeout(self) -> int:
         return self.visibility_timeout or 2 * self.task_time_limit
+
+    @property
+    def effective_rate_limit_redis_url(self) -> str | None:
+        if self.rate_limit_redis_url is not None:
+            return self.rate_limit_redis_url
+        return self.broker_url if self.broker_url.startswith(REDIS_SCHEMES) else None
 
     @property
     def job_lease_seconds(self) -> int:

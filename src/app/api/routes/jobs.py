@@ -3,6 +3,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from app.api.back_pressure import ENQUEUE_REFUSED, EnqueueGuard
 from app.api.deps import AdminDep, SessionDep
 from app.core.db import NO_NUL_PATTERN
 from app.models.job import JobState
@@ -49,7 +50,12 @@ def read_job(job_id: uuid.UUID, session: SessionDep) -> JobRead:
     return JobRead.model_validate(jobs.get_job(session, job_id))
 
 
-@router.post("/{job_id}/retry", status_code=202, responses=STATE_CONFLICT)
+@router.post(
+    "/{job_id}/retry",
+    status_code=202,
+    dependencies=[EnqueueGuard],
+    responses={**STATE_CONFLICT, **ENQUEUE_REFUSED},
+)
 def retry_job(job_id: uuid.UUID, session: SessionDep) -> JobRead:
     """Run a failed job again, as a new attempt of the same job."""
     return JobRead.model_validate(jobs.retry_job(session, job_id))

@@ -2,6 +2,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Response, status
 
+from app.api.back_pressure import ENQUEUE_REFUSED, EnqueueGuard
 from app.api.deps import SessionDep
 from app.models.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 from app.models.user import User
@@ -28,11 +29,13 @@ UserId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[EnqueueGuard],
     responses={
         400: {"model": ErrorBody, "description": "The body cannot be read (not UTF-8)"},
         409: {"model": ErrorBody, "description": "The email is already registered"},
         413: {"model": ErrorBody, "description": "The body exceeds MAX_REQUEST_BODY_BYTES"},
         422: {"description": "Invalid body, or an Idempotency-Key reused with another body"},
+        **ENQUEUE_REFUSED,
     },
 )
 def create_user(
