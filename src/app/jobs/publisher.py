@@ -27,9 +27,6 @@ PAUSE_AFTER_FAILURE_SECONDS = 5.0
 # Published jobs are recorded as such in one transaction per this many seconds, not
 # one per job; until then the relay leaves them alone (RELAY_MIN_AGE_SECONDS).
 MARK_INTERVAL_SECONDS = 0.1
-# Published jobs are recorded as such in one transaction per this many seconds, not
-# one per job; until then the relay leaves them alone (RELAY_MIN_AGE_SECONDS).
-MARK_INTERVAL_SECONDS = 0.1
 
 
 def publish(messages: Iterable[JobMessage]) -> list[JobMessage]:
