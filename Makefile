@@ -80,5 +80,5 @@ fmt: ## Format and autofix
 bench: ## Benchmark the durable job path against raw Celery (~7 min; QUICK=1 for ~1 min)
 	$(UV) run python -m bench.run $(if $(QUICK),--quick)
 
-smoke: ## Start the compose stack, exercise it over HTTP, then tear it down
-	bash scripts/smoke.sh
+smoke: ## Start the compose stack, exercise it over HTTP, tear it down (BROKER=rabbitmq too)
+	SMOKE_BROKER=$(or $(BROKER),redis) bash scripts/smoke.sh

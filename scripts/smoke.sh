@@ -12,13 +12,14 @@
 # Needs: docker with Compose v2, curl, python3 (JSON and timestamps).
 # Knobs: COMPOSE_PROJECT_NAME (durable-jobs-smoke), SMOKE_API_PORT (18000),
 #        SMOKE_FLOWER_PORT (15555), SMOKE_TIMEOUT (seconds to wait for a log line, 60),
-#        SMOKE_KEEP (0).
+#        SMOKE_KEEP (0), SMOKE_BROKER (redis, or rabbitmq: the compose profile).
 set -euo pipefail
 export LC_ALL=C
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-durable-jobs-smoke}"
+SMOKE_BROKER="${SMOKE_BROKER:-redis}"
+export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-durable-jobs-smoke-$SMOKE_BROKER}"
 export API_PORT="${SMOKE_API_PORT:-18000}"
 export FLOWER_PORT="${SMOKE_FLOWER_PORT:-15555}"
 # Fresh secrets each run, winning over ./.env: the jobs API is on for this stack only.
@@ -26,6 +27,14 @@ random_hex() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 ADMIN_TOKEN="smoke-$(random_hex)" REDIS_PASSWORD="$(random_hex)"
 RABBITMQ_PASSWORD="$(random_hex)" FLOWER_PASSWORD="$(random_hex)"
 export ADMIN_TOKEN REDIS_PASSWORD RABBITMQ_PASSWORD FLOWER_BASIC_AUTH="smoke:$FLOWER_PASSWORD"
+case "$SMOKE_BROKER" in
+redis) export COMPOSE_PROFILES="" COMPOSE_BROKER_URL="" ;;
+rabbitmq)
+    export COMPOSE_PROFILES=rabbitmq
+    export COMPOSE_BROKER_URL="amqp://app:${RABBITMQ_PASSWORD}@rabbitmq:5672//"
+    ;;
+*) echo "SMOKE_BROKER must be redis or rabbitmq, not $SMOKE_BROKER" >&2 && exit 2 ;;
+esac
 # The values below win over ./.env, so a developer's .env cannot change the test.
 export EMAIL_SIMULATED_FAILURES=0 EMAIL_MAX_RETRIES=3 EMAIL_RETRY_BACKOFF=1 \
     EMAIL_SEND_SECONDS=0.5 LOG_LEVEL=INFO
@@ -151,7 +160,7 @@ docker compose version >/dev/null 2>&1 || fail "Docker Compose v2 (docker compos
 command -v curl >/dev/null || fail "curl is not installed"
 command -v python3 >/dev/null || fail "python3 is not installed"
 
-say "Starting the stack (project $COMPOSE_PROJECT_NAME, API on port $API_PORT)"
+say "Starting the stack (project $COMPOSE_PROJECT_NAME, broker $SMOKE_BROKER, API on port $API_PORT)"
 compose down -v --remove-orphans >/dev/null 2>&1 || true # leftovers of an aborted run
 t0="$(now)"
 compose up -d --build --wait || fail "the stack did not become healthy"
@@ -161,7 +170,7 @@ SUMMARY+=("stack build + start until healthy: ${up_seconds}s")
 
 say "Every service is healthy (migrate ran once and exited 0)"
 compose ps -a --format json >"$TMP/ps.json"
-python3 - "$TMP/ps.json" <<'PY' || fail "not every service is healthy"
+python3 - "$TMP/ps.json" "$SMOKE_BROKER" <<'PY' || fail "not every service is healthy"
 import json, sys
 text = open(sys.argv[1]).read().strip()
 # One JSON array (older Compose) or one object per line (newer).
@@ -177,6 +186,8 @@ for row in rows:
     elif state != "running" or health != "healthy":
         problems.append(f"{service}: {state} {health or 'without a health check'}")
 expected = {"db", "redis", "migrate", "api", "worker", "relay", "beat", "flower"}
+if sys.argv[2] == "rabbitmq":
+    expected.add("rabbitmq")
 missing = sorted(expected - {row["Service"] for row in rows})
 if missing:
     problems.append(f"missing services: {missing}")
