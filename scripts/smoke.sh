@@ -194,6 +194,23 @@ if missing:
 sys.exit("; ".join(problems) or None)
 PY
 
+say "Exposure: no broker or database port on the host; the app runs as a non-root user"
+published_ports=(db:5432 redis:6379)
+[[ "$SMOKE_BROKER" == rabbitmq ]] && published_ports+=(rabbitmq:5672)
+for service_port in "${published_ports[@]}"; do
+    if host_port="$(compose port "${service_port%%:*}" "${service_port#*:}" 2>/dev/null)" &&
+        [[ -n "$host_port" && "$host_port" != ":0" ]]; then
+        fail "$service_port is published on the host as $host_port"
+    fi
+done
+for service in api worker relay beat flower; do
+    uid="$(compose exec -T "$service" id -u)" || fail "docker compose exec $service id -u failed"
+    [[ "$uid" != 0 ]] || fail "$service runs as root"
+done
+redis_reply="$(compose exec -T redis env -u REDISCLI_AUTH redis-cli ping 2>&1 || true)"
+[[ "$redis_reply" == *NOAUTH* ]] || fail "Redis answered a client without its password: $redis_reply"
+echo "not published: ${published_ports[*]}; api, worker, relay, beat, flower run as non-root; Redis: $redis_reply"
+
 say "Metrics: /metrics answers in Prometheus format"
 metrics="$(curl -sS --max-time 10 "http://127.0.0.1:${API_PORT}/metrics")" || fail "GET /metrics failed"
 grep -q '^ledger_up 1' <<<"$metrics" || fail "/metrics: no 'ledger_up 1' line"
@@ -209,7 +226,7 @@ wrong="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -u smoke:wrong "$
 right="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -u "$FLOWER_BASIC_AUTH" "$FLOWER/workers")"
 [[ "$right" == 200 ]] || fail "Flower with the password answered $right, not 200"
 echo "Flower: 401 without or with a wrong password, 200 with it"
-SUMMARY+=("every service healthy; /metrics answers; Flower asks for a password")
+SUMMARY+=("every service healthy; no broker or database port published; non-root; Redis wants its password; /metrics answers; Flower asks for a password")
 
 say "Health probes"
 http GET /health
