@@ -1,4 +1,4 @@
-"""Test set-up: a database and a Redis key prefix of this run's own, real workers.
+"""Test set-up: a database and a broker namespace of this run's own, real workers.
 
 The environment is set before the application is imported, so every process the
 tests start (workers, relays, API servers) inherits the same isolated settings.
@@ -10,7 +10,16 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.support.broker_env import ON_RABBITMQ, create_vhost, default_server_url, delete_vhost
+
 RUN_ID = uuid.uuid4().hex[:10]
+# Redis: a queue and broadcast prefix of the run's own; RabbitMQ: a vhost of its own.
+RABBITMQ_VHOST = f"durable-jobs-test-{RUN_ID}"
+if ON_RABBITMQ:
+    create_vhost(RABBITMQ_VHOST)
+    BROKER_URL = f"{default_server_url()}/{RABBITMQ_VHOST}"
+else:
+    BROKER_URL = default_server_url()
 DATABASE_SERVER = os.environ.get(
     "TEST_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432"
 )
@@ -19,7 +28,7 @@ os.environ.update(
     ENVIRONMENT="test",
     LOG_LEVEL="INFO",
     DATABASE_URL=f"{DATABASE_SERVER}/durable_jobs_test_{RUN_ID}",
-    BROKER_URL=os.environ.get("TEST_BROKER_URL", "redis://127.0.0.1:6379/0"),
+    BROKER_URL=BROKER_URL,
     BROKER_BROADCAST_PREFIX=f"test-{RUN_ID}",
     TASK_DEFAULT_QUEUE=f"test-{RUN_ID}",
     ADMIN_TOKEN="test-admin-token",
@@ -32,7 +41,6 @@ os.environ.update(
     JOB_REPUBLISH_AFTER_SECONDS="30",
 )
 
-import redis  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
@@ -41,10 +49,17 @@ from app.core.db import engine  # noqa: E402
 from app.core.migrate import ensure_database_exists, upgrade_to_head  # noqa: E402
 from app.jobs.publisher import background_publisher  # noqa: E402
 from app.main import app  # noqa: E402
+from tests.support.broker import purge_broker  # noqa: E402
 from tests.support.processes import Process, child_env, start_worker  # noqa: E402
 
 ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}
 WorkerFactory = Callable[..., Process]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The run's vhost goes with it, even when collection failed."""
+    if ON_RABBITMQ:
+        delete_vhost(RABBITMQ_VHOST)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,14 +82,6 @@ def clean_state(database: None) -> Iterator[None]:
     with engine.begin() as connection:
         connection.execute(text("TRUNCATE users, jobs, idempotency_keys RESTART IDENTITY"))
     purge_broker()
-
-
-def purge_broker() -> None:
-    """Drop this run's queued messages (its queue name is its own)."""
-    client = redis.Redis.from_url(settings.broker_url)
-    for key in client.scan_iter(match=f"{settings.task_default_queue}*"):
-        client.delete(key)
-    client.close()
 
 
 @pytest.fixture

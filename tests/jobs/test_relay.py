@@ -1,21 +1,11 @@
 """The relay publishes what the outbox holds, once the broker takes it."""
 
-import redis
-
-from app.core.config import settings
 from app.core.db import transaction
 from app.jobs import ledger
 from app.jobs.relay import relay_pending_jobs
 from app.tasks.catalog import SEND_WELCOME_EMAIL
+from tests.support.broker import queued_messages
 from tests.support.ledger import job_row
-
-
-def queued_messages() -> int:
-    client = redis.Redis.from_url(settings.broker_url)
-    try:
-        return int(client.llen(settings.task_default_queue))
-    finally:
-        client.close()
 
 
 def test_unpublished_jobs_are_published_and_marked() -> None:
