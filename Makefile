@@ -11,10 +11,10 @@ COMPOSE := COMPOSE_PROFILES=rabbitmq \
 	$(COMPOSE)
 endif
 
-.PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-beat logs-flower ps dev migrate test lint fmt smoke bench
+.PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-beat logs-flower ps dev migrate test test-rabbitmq lint fmt smoke bench
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 secrets: ## Write random passwords and tokens for the compose stack to .env (keeps existing ones)
 	@bash scripts/ensure_secrets.sh
@@ -67,6 +67,11 @@ test: ## Run the test suite against the local PostgreSQL and Redis
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --quiet
 	$(UV) run pytest
+
+test-rabbitmq: ## The same suite on the local RabbitMQ (5672; a vhost per run, made with rabbitmqctl)
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --quiet
+	TEST_BROKER=rabbitmq $(UV) run pytest
 
 lint: ## ruff and mypy
 	$(UV) run ruff check .

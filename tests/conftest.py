@@ -1,4 +1,4 @@
-"""Test set-up: a database and a Redis key prefix of this run's own, real workers.
+"""Test set-up: a database and a broker namespace of this run's own, real workers.
 
 The environment is set before the application is imported, so every process the
 tests start (workers, relays, API servers) inherits the same isolated settings.
@@ -10,7 +10,22 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.support.broker_env import (
+    ON_RABBITMQ,
+    REDIS_URL,
+    create_vhost,
+    default_server_url,
+    delete_vhost,
+)
+
 RUN_ID = uuid.uuid4().hex[:10]
+# Redis: a queue and broadcast prefix of the run's own; RabbitMQ: a vhost of its own.
+RABBITMQ_VHOST = f"durable-jobs-test-{RUN_ID}"
+if ON_RABBITMQ:
+    create_vhost(RABBITMQ_VHOST)
+    BROKER_URL = f"{default_server_url()}/{RABBITMQ_VHOST}"
+else:
+    BROKER_URL = default_server_url()
 DATABASE_SERVER = os.environ.get(
     "TEST_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432"
 )
@@ -19,7 +34,7 @@ os.environ.update(
     ENVIRONMENT="test",
     LOG_LEVEL="INFO",
     DATABASE_URL=f"{DATABASE_SERVER}/durable_jobs_test_{RUN_ID}",
-    BROKER_URL=os.environ.get("TEST_BROKER_URL", "redis://127.0.0.1:6379/0"),
+    BROKER_URL=BROKER_URL,
     BROKER_BROADCAST_PREFIX=f"test-{RUN_ID}",
     TASK_DEFAULT_QUEUE=f"test-{RUN_ID}",
     ADMIN_TOKEN="test-admin-token",
@@ -46,10 +61,17 @@ from app.core.db import engine  # noqa: E402
 from app.core.migrate import ensure_database_exists, upgrade_to_head  # noqa: E402
 from app.jobs.publisher import background_publisher  # noqa: E402
 from app.main import app  # noqa: E402
+from tests.support.broker import purge_broker  # noqa: E402
 from tests.support.processes import Process, child_env, start_worker  # noqa: E402
 
 ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}
 WorkerFactory = Callable[..., Process]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The run's vhost goes with it, even when collection failed."""
+    if ON_RABBITMQ:
+        delete_vhost(RABBITMQ_VHOST)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -74,14 +96,6 @@ def clean_state(database: None) -> Iterator[None]:
             text("TRUNCATE users, jobs, idempotency_keys, worker_heartbeats RESTART IDENTITY")
         )
     purge_broker()
-
-
-def purge_broker() -> None:
-    """Drop this run's queued messages (its queue name is its own)."""
-    client = redis.Redis.from_url(settings.broker_url)
-    for key in client.scan_iter(match=f"{settings.task_default_queue}*"):
-        client.delete(key)
-    client.close()
 
 
 @pytest.fixture
@@ -109,3 +123,14 @@ def worker_factory() -> Iterator[WorkerFactory]:
 @pytest.fixture
 def worker(worker_factory: WorkerFactory) -> Process:
     return worker_factory()
+
+
+@pytest.fixture
+def key_prefix() -> Iterator[str]:
+    """Rate-limit keys of the test's own in the rate limiter's Redis, removed after it."""
+    prefix = f"test-{uuid.uuid4().hex[:10]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(match=f"{prefix}*"):
+        client.delete(key)
+    client.close()

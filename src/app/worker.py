@@ -6,9 +6,9 @@ Start a worker with `celery -A app.worker.celery_app worker -l info`.
 import logging
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import beat_init, setup_logging, task_unknown, worker_process_init
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from app.core.config import Settings, settings
 from app.core.db import engine, transaction
@@ -24,12 +24,11 @@ logger = logging.getLogger(__name__)
 TASK_MODULES = ["app.tasks.example_tasks", "app.tasks.maintenance"]
 
 
-def build_celery_config(settings: Settings) -> dict[str, Any]:
-    visibility_timeout = settings.effective_visibility_timeout
-    broker_transport_options: dict[str, Any] = {
+def redis_transport_options(settings: Settings) -> dict[str, Any]:
+    options: dict[str, Any] = {
         # Redelivery of a message whose worker died; above the hard limit so a
         # running task is never handed to a second worker.
-        "visibility_timeout": visibility_timeout,
+        "visibility_timeout": settings.effective_visibility_timeout,
         # Sweep for such messages every 5 s instead of kombu's ~100 s.
         "unacked_restore_interval": 5,
         "unacked_restore_throttle": 1,
@@ -42,11 +41,90 @@ def build_celery_config(settings: Settings) -> dict[str, Any]:
         "max_retries": settings.publish_max_retries,
     }
     if settings.broker_broadcast_prefix:
-        broker_transport_options["fanout_prefix"] = f"/{settings.broker_broadcast_prefix}."
-    if settings.broker_url.startswith("amqp"):
-        # RabbitMQ must confirm each publish, or it may drop messages silently.
-        broker_transport_options = {"confirm_publish": True}
+        options["fanout_prefix"] = f"/{settings.broker_broadcast_prefix}."
+    return options
+
+
+def amqp_transport_options(settings: Settings) -> dict[str, Any]:
+    """py-amqp's options; its connect (TCP and AMQP handshake) is bounded by
+    broker_connection_timeout."""
     return {
+        # RabbitMQ must confirm each publish, or it may drop messages silently;
+        # quorum queues require confirms.
+        "confirm_publish": True,
+        # Bound every socket read and write, so a frozen broker cannot hang a
+        # publish while it waits for the confirm.
+        "read_timeout": settings.broker_socket_timeout,
+        "write_timeout": settings.broker_socket_timeout,
+        # The producer's reconnect loop gives up instead of retrying forever.
+        "max_retries": settings.publish_max_retries,
+    }
+
+
+def dead_letter_queue_name(queue: str) -> str:
+    return f"{queue}.dead"
+
+
+def task_queues(settings: Settings) -> list[Queue]:
+    name = settings.task_default_queue
+    if not settings.broker_is_amqp:
+        return [Queue(name)]
+    return [
+        Queue(
+            name,
+            # Topic, not direct: Celery's native delayed delivery (countdowns and
+            # retries on quorum queues) cannot route to a direct exchange.
+            Exchange(name, type="topic"),
+            routing_key=name,
+            durable=True,
+            queue_arguments={
+                # Replicated, durable, and with a delivery limit (classic queues have none).
+                "x-queue-type": "quorum",
+                # Rejected and over-delivered messages go to <queue>.dead, not nowhere.
+                "x-dead-letter-exchange": dead_letter_queue_name(name),
+                "x-delivery-limit": settings.broker_delivery_limit,
+                # Dead-lettering is confirmed by the dead-letter queue before the
+                # message leaves this one (RabbitMQ 3.10+; it needs reject-publish).
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
+    ]
+
+
+def dead_letter_queues(settings: Settings) -> list[Queue]:
+    """Where RabbitMQ moves the messages no worker could take; nothing consumes them."""
+    queues = []
+    for queue in task_queues(settings):
+        name = dead_letter_queue_name(queue.name)
+        queues.append(
+            Queue(
+                name,
+                Exchange(name, type="fanout"),
+                routing_key=name,
+                durable=True,
+                queue_arguments={"x-queue-type": "quorum"},
+            )
+        )
+    return queues
+
+
+AMQP_ONLY_CONFIG: dict[str, Any] = {
+    # Our queue's exchange, for anything published without naming a queue.
+    "task_default_exchange_type": "topic",
+    # Quorum queues refuse global QoS: per-consumer prefetch, and countdowns (retry
+    # backoff) wait in the broker's delay queues, not unacknowledged in a worker.
+    "worker_detect_quorum_queues": True,
+    "broker_native_delayed_delivery_queue_type": "quorum",
+    # A frozen broker or a dead link is noticed by a worker within about 20 s.
+    "broker_heartbeat": 10,
+}
+
+
+def build_celery_config(settings: Settings) -> dict[str, Any]:
+    visibility_timeout = settings.effective_visibility_timeout
+    amqp = settings.broker_is_amqp
+    config: dict[str, Any] = {
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend,
         # JSON only: pickle would let anyone who can write to the broker run code.
@@ -55,7 +133,7 @@ def build_celery_config(settings: Settings) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_accept_content": ["json"],
         # Named queues only; a typo in a queue name is an error, not a new queue.
-        "task_queues": [Queue(settings.task_default_queue)],
+        "task_queues": task_queues(settings),
         "task_default_queue": settings.task_default_queue,
         "task_create_missing_queues": False,
         # Acknowledge after the task ends, so a crash mid-task means redelivery.
@@ -68,7 +146,9 @@ def build_celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         "task_time_limit": settings.task_time_limit,
         "task_soft_time_limit": settings.task_soft_time_limit,
-        "broker_transport_options": broker_transport_options,
+        "broker_transport_options": (
+            amqp_transport_options(settings) if amqp else redis_transport_options(settings)
+        ),
         "result_backend_transport_options": {"visibility_timeout": visibility_timeout},
         "visibility_timeout": visibility_timeout,
         "broker_connection_timeout": settings.broker_connect_timeout,
@@ -102,6 +182,24 @@ def build_celery_config(settings: Settings) -> dict[str, Any]:
         },
         "timezone": "UTC",
     }
+    if amqp:
+        config.update(AMQP_ONLY_CONFIG)
+    return config
+
+
+class DeclareDeadLetterQueues(bootsteps.StartStopStep):
+    """On RabbitMQ, a worker declares the dead-letter exchanges and queues before it
+    consumes, so nothing it rejects is dead-lettered to an exchange that does not exist."""
+
+    requires = ("celery.worker.consumer.connection:Connection",)
+
+    def include_if(self, consumer: Any) -> bool:
+        return settings.broker_is_amqp
+
+    def start(self, consumer: Any) -> None:
+        channel = consumer.connection.default_channel
+        for queue in dead_letter_queues(settings):
+            queue.bind(channel).declare()
 
 
 broker_fixes.apply()
@@ -109,6 +207,7 @@ celery_app = Celery("app", task_cls="app.jobs.task:DurableTask", include=TASK_MO
 celery_app.conf.update(build_celery_config(settings))
 celery_app.steps["worker"].add(WorkerProbeStep)
 celery_app.steps["consumer"].add(LoopTick)
+celery_app.steps["consumer"].add(DeclareDeadLetterQueues)
 
 
 @setup_logging.connect

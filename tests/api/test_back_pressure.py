@@ -7,18 +7,17 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from app.api.back_pressure import LoadShedder, get_load_shedder, get_rate_limiter
-from app.core.config import settings
 from app.core.db import transaction
 from app.core.rate_limit import RateLimiter
 from app.main import app
 from app.models.job import Job, JobState
 from app.services.backlog import BacklogGauge
 from tests.conftest import ADMIN_HEADERS
+from tests.support.broker_env import REDIS_URL
 from tests.support.ledger import new_user_payload, user_count
 from tests.support.ledger_rows import insert_job
 from tests.support.processes import free_port
@@ -42,16 +41,6 @@ def client_at() -> Iterator[ClientFactory]:
         test_client.close()
 
 
-@pytest.fixture
-def key_prefix() -> Iterator[str]:
-    prefix = f"test-{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    client = redis.Redis.from_url(settings.broker_url)
-    for key in client.scan_iter(match=f"{prefix}*"):
-        client.delete(key)
-    client.close()
-
-
 def use_rate_limiter(limiter: RateLimiter) -> Iterator[RateLimiter]:
     app.dependency_overrides[get_rate_limiter] = lambda: limiter
     yield limiter
@@ -63,7 +52,7 @@ def use_rate_limiter(limiter: RateLimiter) -> Iterator[RateLimiter]:
 def rate_limit(key_prefix: str) -> Iterator[RateLimiter]:
     """Three requests at once, then one every ten seconds."""
     yield from use_rate_limiter(
-        RateLimiter(settings.broker_url, per_second=0.1, burst=3, key_prefix=key_prefix)
+        RateLimiter(REDIS_URL, per_second=0.1, burst=3, key_prefix=key_prefix)
     )
 
 

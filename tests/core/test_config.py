@@ -6,6 +6,9 @@ from pydantic import ValidationError
 from app.core.config import Settings
 from app.worker import build_celery_config
 
+REDIS_URL = "redis://127.0.0.1:6379/0"
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
 
 def settings(**values: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
@@ -35,7 +38,9 @@ def test_empty_optional_values_mean_unset() -> None:
 
 
 def test_the_celery_config_carries_the_safety_settings() -> None:
-    config = build_celery_config(settings(task_time_limit=30, task_soft_time_limit=20))
+    config = build_celery_config(
+        settings(broker_url=REDIS_URL, task_time_limit=30, task_soft_time_limit=20)
+    )
 
     assert config["accept_content"] == ["json"]
     assert config["task_acks_late"] and config["task_reject_on_worker_lost"]
@@ -45,15 +50,40 @@ def test_the_celery_config_carries_the_safety_settings() -> None:
     assert config["task_create_missing_queues"] is False
 
 
-def test_rabbitmq_gets_publisher_confirms() -> None:
-    config = build_celery_config(settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"))
+def test_rabbitmq_gets_confirms_bounded_sockets_and_a_quorum_queue_with_dead_letters() -> None:
+    config = build_celery_config(settings(broker_url=RABBITMQ_URL, task_default_queue="q"))
 
-    assert config["broker_transport_options"] == {"confirm_publish": True}
+    options = config["broker_transport_options"]
+    assert options["confirm_publish"] is True
+    assert options["read_timeout"] > 1 and options["write_timeout"] > 1
+    assert config["broker_connection_timeout"] > 0
+    [queue] = config["task_queues"]
+    assert queue.exchange.type == "topic", "native delayed delivery needs a topic exchange"
+    assert queue.queue_arguments["x-queue-type"] == "quorum"
+    assert queue.queue_arguments["x-dead-letter-exchange"] == "q.dead"
+    assert queue.queue_arguments["x-delivery-limit"] == 10
+    assert "visibility_timeout" not in options
+
+
+def test_a_delivery_limit_the_ledger_would_not_reach_first_is_refused() -> None:
+    with pytest.raises(ValidationError, match="BROKER_DELIVERY_LIMIT must be above"):
+        settings(broker_url=RABBITMQ_URL, job_max_worker_losses=3, broker_delivery_limit=3)
+
+
+def test_a_rabbitmq_consumer_timeout_within_the_hard_limit_is_refused() -> None:
+    with pytest.raises(ValidationError, match="BROKER_CONSUMER_TIMEOUT must be above"):
+        settings(broker_url=RABBITMQ_URL, task_time_limit=1800, task_soft_time_limit=1700)
+
+
+def test_rabbitmq_limits_do_not_bind_a_redis_deployment() -> None:
+    configured = settings(broker_url=REDIS_URL, task_time_limit=3600, task_soft_time_limit=3500)
+
+    assert configured.task_time_limit > configured.broker_consumer_timeout
 
 
 def test_rate_limits_use_the_brokers_redis_unless_told_otherwise() -> None:
-    assert settings().effective_rate_limit_redis_url == settings().broker_url
-    own = settings(rate_limit_redis_url="redis://127.0.0.1:6380/2")
+    assert settings(broker_url=REDIS_URL).effective_rate_limit_redis_url == REDIS_URL
+    own = settings(broker_url=REDIS_URL, rate_limit_redis_url="redis://127.0.0.1:6380/2")
 
     assert own.effective_rate_limit_redis_url == "redis://127.0.0.1:6380/2"
 

@@ -3,31 +3,19 @@
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
 
-from app.core.config import settings
 from app.core.rate_limit import RateLimiter
+from tests.support.broker_env import REDIS_URL
 from tests.support.processes import free_port, private_redis
-
-
-@pytest.fixture
-def key_prefix() -> Iterator[str]:
-    prefix = f"test-{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    client = redis.Redis.from_url(settings.broker_url)
-    for key in client.scan_iter(match=f"{prefix}*"):
-        client.delete(key)
-    client.close()
 
 
 def limiter(
     key_prefix: str, per_second: float = 2, burst: int = 3, **options: float
 ) -> RateLimiter:
-    return RateLimiter(settings.broker_url, per_second, burst, key_prefix=key_prefix, **options)
+    return RateLimiter(REDIS_URL, per_second, burst, key_prefix=key_prefix, **options)
 
 
 def test_a_burst_is_allowed_then_refused_with_the_wait_in_whole_seconds(key_prefix: str) -> None:
@@ -95,7 +83,7 @@ def test_concurrent_requests_never_take_more_than_the_burst(key_prefix: str) -> 
 def test_an_idle_client_leaves_no_key_behind(key_prefix: str) -> None:
     limit = limiter(key_prefix, per_second=20, burst=1)
     limit.check("c")
-    client = redis.Redis.from_url(settings.broker_url)
+    client = redis.Redis.from_url(REDIS_URL)
     try:
         ttl = client.pttl(f"{key_prefix}rate-limit:c")
     finally:

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from tests.conftest import RUN_ID
+from tests.support.broker import private_broker
 from tests.support.ledger import new_user_payload
 from tests.support.processes import (
-    PrivateRedis,
+    PrivateBroker,
     Process,
     child_env,
-    private_redis,
     start_api,
     start_relay,
     start_worker,
@@ -60,15 +60,16 @@ class Stack:
 
 
 @pytest.fixture
-def redis_server() -> Iterator[PrivateRedis]:
-    with private_redis() as redis:
-        yield redis
+def broker_server() -> Iterator[PrivateBroker]:
+    """A broker of the test's own (Redis or RabbitMQ, as the run tests), to stop and freeze."""
+    with private_broker() as broker:
+        yield broker
 
 
 @pytest.fixture
-def stack(redis_server: PrivateRedis) -> Iterator[Stack]:
-    """API and relay on a private Redis; each test starts the workers it needs."""
-    running = Stack(env=child_env({"BROKER_URL": redis_server.url}))
+def stack(broker_server: PrivateBroker) -> Iterator[Stack]:
+    """API and relay on a private broker; each test starts the workers it needs."""
+    running = Stack(env=child_env({"BROKER_URL": broker_server.url}))
     running.start_api()
     running.start_relay()
     warm_up, _ = running.create_user()  # the API's first database connection is not the test

@@ -18,8 +18,9 @@ from app.core.db import transaction
 from app.models.job import Job, JobState
 from app.services.backlog import read_backlog
 from tests.faults.conftest import Stack, report, summarize
+from tests.support.broker_env import REDIS_URL
 from tests.support.ledger import new_user_payload, user_count
-from tests.support.processes import PrivateRedis, child_env, wait_until
+from tests.support.processes import PrivateBroker, child_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -50,12 +51,13 @@ class Outcome:
 
 
 @pytest.fixture
-def stack(redis_server: PrivateRedis) -> Iterator[Stack]:
+def stack(broker_server: PrivateBroker) -> Iterator[Stack]:
     """The fault stack with back-pressure on (the test suite turns it off elsewhere)."""
     running = Stack(
         env=child_env(
             {
-                "BROKER_URL": redis_server.url,
+                "BROKER_URL": broker_server.url,
+                "RATE_LIMIT_REDIS_URL": REDIS_URL,
                 "RATE_LIMIT_PER_SECOND": str(RATE_PER_SECOND),
                 "RATE_LIMIT_BURST": str(BURST),
                 "SHED_QUEUE_DEPTH": str(SHED_DEPTH),

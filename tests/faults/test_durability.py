@@ -26,7 +26,7 @@ from tests.support.ledger import (
     wait_for_job_state,
     welcomed_user_ids,
 )
-from tests.support.processes import PrivateRedis, wait_until
+from tests.support.processes import PrivateBroker, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -38,17 +38,17 @@ def sent_count(stack: Stack, email: str) -> int:
 
 
 def test_broker_stopped_requests_still_succeed_and_jobs_run_once_it_is_back(
-    stack: Stack, redis_server: PrivateRedis
+    stack: Stack, broker_server: PrivateBroker
 ) -> None:
     stack.start_worker()
-    redis_server.stop()
+    broker_server.stop()
 
     answers = [stack.create_user() for _ in range(20)]
 
     assert all(response.status_code == 201 for response, _ in answers)
     times = [elapsed for _, elapsed in answers]
     assert max(times) < RESPONSE_BOUND, summarize(times)
-    redis_server.start()
+    broker_server.start()
     restarted = time.monotonic()
     job_ids = [response.json()["welcome_email_job_id"] for response, _ in answers]
     for job_id in job_ids:
@@ -62,14 +62,14 @@ def test_broker_stopped_requests_still_succeed_and_jobs_run_once_it_is_back(
 
 
 def test_broker_frozen_requests_still_succeed_and_nothing_hangs(
-    stack: Stack, redis_server: PrivateRedis
+    stack: Stack, broker_server: PrivateBroker
 ) -> None:
     stack.start_worker()
-    redis_server.freeze()
+    broker_server.freeze()
     try:
         answers = [stack.create_user() for _ in range(20)]
     finally:
-        redis_server.thaw()
+        broker_server.thaw()
 
     times = [elapsed for _, elapsed in answers]
     assert all(response.status_code == 201 for response, _ in answers)

@@ -9,8 +9,9 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import WorkerFactory
+from tests.support.broker import private_broker
 from tests.support.ledger import new_user_payload
-from tests.support.processes import private_redis, wait_until
+from tests.support.processes import wait_until
 
 
 def reported_states(client: TestClient) -> dict[str, str]:
@@ -37,11 +38,11 @@ def test_a_worker_cut_off_from_the_broker_stays_alive_and_reports_disconnected(
     worker_factory: WorkerFactory, client: TestClient, tmp_path: Path
 ) -> None:
     liveness = tmp_path / "heartbeat"
-    with private_redis() as redis:
-        worker_factory(broker_url=redis.url, worker_heartbeat_file=str(liveness))
+    with private_broker() as broker:
+        worker_factory(broker_url=broker.url, worker_heartbeat_file=str(liveness))
         wait_until(lambda: reported_states(client).get("w1") == "ok", 10, what="ok")
 
-        redis.stop()
+        broker.stop()
         wait_until(
             lambda: reported_states(client).get("w1") == "disconnected", 20, what="disconnected"
         )
@@ -51,7 +52,7 @@ def test_a_worker_cut_off_from_the_broker_stays_alive_and_reports_disconnected(
         assert response.status_code == 503
         assert "is disconnected" in response.json()["error"]
 
-        redis.start()
+        broker.start()
         wait_until(lambda: reported_states(client).get("w1") == "ok", 30, what="ok again")
 
 

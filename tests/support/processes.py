@@ -1,4 +1,4 @@
-"""Real processes for the tests: Celery workers, relays, API servers, private Redis."""
+"""Real processes for the tests: Celery workers, relays, API servers, private brokers."""
 
 import os
 import shutil
@@ -8,9 +8,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 
@@ -245,3 +247,116 @@ def private_redis() -> Iterator[PrivateRedis]:
             redis.thaw()
         redis.stop()
         shutil.rmtree(redis.dir, ignore_errors=True)
+
+
+# The server script itself: the distribution's `rabbitmq-server` wrapper switches to the
+# rabbitmq user, who cannot write to our temporary directory.
+RABBITMQ_SERVER = os.environ.get("TEST_RABBITMQ_SERVER") or next(
+    (
+        path
+        for path in ("/usr/lib/rabbitmq/bin/rabbitmq-server", shutil.which("rabbitmq-server"))
+        if path and os.path.exists(path)
+    ),
+    "rabbitmq-server",
+)
+AMQP_PROTOCOL_HEADER = b"AMQP\x00\x00\x09\x01"
+AMQP_METHOD_FRAME = b"\x01"
+
+
+class PrivateRabbitMQ:
+    """A RabbitMQ node of the test's own, on free ports, without plugins; its data
+    survives a stop and start, as a real broker's does."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.node = f"rabbit-{uuid.uuid4().hex[:8]}@localhost"
+        self.dir = tempfile.mkdtemp(prefix="rabbitmq-")
+        Path(self.dir, "enabled_plugins").write_text("[].\n")
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def start(self) -> None:
+        with Path(self.dir, "server.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [RABBITMQ_SERVER],
+                env=self._env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(self._answers, 60, interval=0.2, what="private rabbitmq to start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process_group(self.process, timeout=30)
+        self.process = None
+
+    def freeze(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def _env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            # The Erlang cookie is written to HOME; keep it out of the user's.
+            "HOME": self.dir,
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": f"{self.dir}/mnesia",
+            "RABBITMQ_LOG_BASE": f"{self.dir}/log",
+            "RABBITMQ_PID_FILE": f"{self.dir}/pid",
+            "RABBITMQ_ENABLED_PLUGINS_FILE": f"{self.dir}/enabled_plugins",
+            "RABBITMQ_CONFIG_FILE": f"{self.dir}/rabbitmq",
+            # One scheduler: the tests share two cores with the workers and PostgreSQL.
+            "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "+S 1:1",
+        }
+
+    def _answers(self) -> bool:
+        return amqp_answers(self.port)
+
+
+def amqp_answers(port: int) -> bool:
+    """A RabbitMQ node on this port starts the AMQP handshake (a frozen one does not)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.settimeout(0.5)
+            sock.sendall(AMQP_PROTOCOL_HEADER)
+            return sock.recv(1) == AMQP_METHOD_FRAME
+    except OSError:
+        return False
+
+
+class PrivateBroker(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    process: "subprocess.Popen[bytes] | None"
+    dir: str
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def freeze(self) -> None: ...
+    def thaw(self) -> None: ...
+
+
+@contextmanager
+def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
+    rabbitmq = PrivateRabbitMQ()
+    try:
+        rabbitmq.start()
+        yield rabbitmq
+    finally:
+        if rabbitmq.process is not None:
+            rabbitmq.thaw()
+        rabbitmq.stop()
+        shutil.rmtree(rabbitmq.dir, ignore_errors=True)

@@ -2,12 +2,10 @@
 
 import uuid
 
-from kombu import Connection, Exchange, Producer
-
-from app.core.config import settings
 from app.core.db import transaction
 from app.models.user import User
 from app.tasks.catalog import SEND_WELCOME_EMAIL
+from tests.support.broker import publish_raw
 from tests.support.ledger import new_user_payload, welcomed_user_ids
 from tests.support.processes import Process, wait_until
 
@@ -20,14 +18,11 @@ def test_a_pickled_task_message_is_refused(worker: Process) -> None:
         user_id = user.id
     task_id = str(uuid.uuid4())
 
-    with Connection(settings.broker_url) as connection:
-        Producer(connection).publish(
-            [[], {"user_id": user_id}, {}],
-            serializer="pickle",
-            exchange=Exchange(settings.task_default_queue, type="direct"),
-            routing_key=settings.task_default_queue,
-            headers={"lang": "py", "task": SEND_WELCOME_EMAIL.name, "id": task_id},
-        )
+    publish_raw(
+        [[], {"user_id": user_id}, {}],
+        serializer="pickle",
+        headers={"lang": "py", "task": SEND_WELCOME_EMAIL.name, "id": task_id},
+    )
 
     wait_until(lambda: "untrusted content of type pickle" in worker.log(), 15)
     assert f"Task {SEND_WELCOME_EMAIL.name}[{task_id}] received" not in worker.log()

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     broker_socket_timeout: float = Field(default=5.0, gt=1)
     publish_max_retries: int = Field(default=2, ge=0)
 
+    # RabbitMQ only. Deliveries of one message before the broker dead-letters it; above
+    # JOB_MAX_WORKER_LOSSES, so the ledger fails a crash-looping job first and the
+    # dead-letter queue only catches what the ledger cannot (unknown or broken messages).
+    broker_delivery_limit: int = Field(default=10, ge=1)
+    # RabbitMQ only. The server's consumer_timeout (rabbitmq.conf, default 30 min): it
+    # closes the channel of a delivery left unacknowledged longer. Declared here so a
+    # TASK_TIME_LIMIT it would cut short is refused at start.
+    broker_consumer_timeout: int = Field(default=1800, ge=1)
+
     # Off: users are created without a welcome email job (benchmarks compare both).
     send_welcome_email: bool = True
     # The welcome email's retry policy for transient failures.
@@ -126,6 +135,8 @@ class Settings(BaseSettings):
                 "VISIBILITY_TIMEOUT must be at least twice TASK_TIME_LIMIT, "
                 "or a running task is redelivered to a second worker"
             )
+        if self.broker_is_amqp:
+            self._check_rabbitmq_limits()
         if self.failed_job_retention_days < self.job_retention_days:
             raise ValueError("FAILED_JOB_RETENTION_DAYS must not be below JOB_RETENTION_DAYS")
         if self.rate_limit_per_second > 0 and self.effective_rate_limit_redis_url is None:
@@ -134,6 +145,22 @@ class Settings(BaseSettings):
                 "(the broker is not Redis), or RATE_LIMIT_PER_SECOND=0"
             )
         return self
+
+    def _check_rabbitmq_limits(self) -> None:
+        if self.broker_delivery_limit <= self.job_max_worker_losses:
+            raise ValueError(
+                "BROKER_DELIVERY_LIMIT must be above JOB_MAX_WORKER_LOSSES, or RabbitMQ "
+                "dead-letters a crash-looping job's message before the ledger fails the job"
+            )
+        if self.broker_consumer_timeout <= self.task_time_limit:
+            raise ValueError(
+                "BROKER_CONSUMER_TIMEOUT must be above TASK_TIME_LIMIT, or RabbitMQ closes "
+                "the channel of a running task and redelivers its message"
+            )
+
+    @property
+    def broker_is_amqp(self) -> bool:
+        return self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
 
     @property
     def effective_visibility_timeout(self) -> int:

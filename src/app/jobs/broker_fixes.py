@@ -1,6 +1,7 @@
 """Workarounds for Celery and kombu bugs that would lose workers; each says when to drop it.
 
 Applied by `app.worker` at import, so every process that talks to the broker has them.
+The fixes below patch kombu's Redis transport only: on RabbitMQ nothing calls them.
 """
 
 import logging

@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterable
 
+from amqp.exceptions import MessageNacked
 from kombu.exceptions import OperationalError
 
 from app.core.db import transaction
@@ -20,7 +21,9 @@ from app.worker import celery_app
 
 logger = logging.getLogger(__name__)
 
-PUBLISH_ERRORS = (OperationalError, ConnectionError, OSError, TimeoutError)
+# MessageNacked: RabbitMQ confirmed that it refused the message (a full queue, a
+# quorum queue without a leader); the relay publishes it again later.
+PUBLISH_ERRORS = (OperationalError, ConnectionError, OSError, TimeoutError, MessageNacked)
 BACKLOG_LIMIT = 10_000
 BATCH_LIMIT = 200
 PAUSE_AFTER_FAILURE_SECONDS = 5.0
@@ -48,7 +51,9 @@ def publish(messages: Iterable[JobMessage]) -> list[JobMessage]:
                 )
             except PUBLISH_ERRORS as exc:
                 logger.warning(
-                    "Publishing job %s failed, the relay will retry: %s", message.job_id, exc
+                    "Publishing job %s failed, the relay will retry: %s",
+                    message.job_id,
+                    exc or type(exc).__name__,
                 )
                 break
             published.append(message)

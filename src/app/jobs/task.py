@@ -87,6 +87,10 @@ class DurableTask(Task):  # type: ignore[type-arg]
     ) -> Any:
         """Record the scheduled retry in the ledger before Celery publishes it, so the
         new message can never be claimed ahead of that record."""
+        # Celery 5.7's native delayed delivery (RabbitMQ quorum queues) counts whole
+        # seconds and refuses a countdown that truncates to 0 (ValueError).
+        if countdown is not None and 0 < countdown < 1:
+            countdown = 1
         limit = self.max_retries if max_retries is None else max_retries
         current = _current_attempt.get()
         retries_left = limit is None or self.request.retries < limit

@@ -12,15 +12,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import redis
+from amqp.exceptions import NotFound
+from kombu import Connection
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import text
 
 from app.core.config import settings
 from app.core.db import transaction
-from app.jobs.inspection import BrokerUnavailable, ping_broker
 from app.models.job import JobState
-from app.worker import celery_app
+from app.worker import celery_app, dead_letter_queue_name
 
 logger = logging.getLogger(__name__)
 
@@ -128,10 +129,9 @@ class JobsCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        if depths is not None:
-            for queue, length in sorted(depths.items()):
-                depth.add_metric([queue], length)
-            yield depth
+        for queue, length in sorted(depths.items()):
+            depth.add_metric([queue], length)
+        yield depth
 
 
 def _job_metrics(groups: list[Any]) -> Iterator[Metric]:
@@ -195,17 +195,21 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 
 def _queue_names() -> list[str]:
     queues: Iterable[Any] = celery_app.conf.task_queues or []
-    return sorted({queue.name for queue in queues} | {settings.task_default_queue})
+    names = {queue.name for queue in queues} | {settings.task_default_queue}
+    if settings.broker_is_amqp:
+        # Dead letters are jobs no worker could take: worth an alert when above zero.
+        names |= {dead_letter_queue_name(name) for name in names}
+    return sorted(names)
 
 
-def _queue_depths(queues: list[str]) -> dict[str, int] | None:
-    """LLEN of each queue on Redis; on another broker, only whether it answers (None)."""
-    if not settings.broker_url.startswith(("redis://", "rediss://")):
-        try:
-            ping_broker(BROKER_TIMEOUT_SECONDS)
-        except BrokerUnavailable as exc:
-            raise ConnectionError(str(exc)) from exc
-        return None
+def _queue_depths(queues: list[str]) -> dict[str, int]:
+    if settings.broker_is_amqp:
+        return _rabbitmq_queue_depths(queues)
+    return _redis_queue_depths(queues)
+
+
+def _redis_queue_depths(queues: list[str]) -> dict[str, int]:
+    """LLEN of each queue and of its priority lists."""
     client = redis.Redis.from_url(
         settings.broker_url,
         socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
@@ -225,6 +229,32 @@ def _queue_depths(queues: list[str]) -> dict[str, int] | None:
         queue: sum(int(n) for n in lengths[i * per_queue : (i + 1) * per_queue])
         for i, queue in enumerate(queues)
     }
+
+
+def _rabbitmq_queue_depths(queues: list[str]) -> dict[str, int]:
+    """Ready messages of each queue, from a passive declare (it never creates one); a
+    queue no worker or publisher has declared yet holds nothing."""
+    depths: dict[str, int] = {}
+    with Connection(
+        settings.broker_url,
+        connect_timeout=BROKER_TIMEOUT_SECONDS,
+        transport_options={
+            "read_timeout": BROKER_TIMEOUT_SECONDS,
+            "write_timeout": BROKER_TIMEOUT_SECONDS,
+        },
+    ) as connection:
+        connection.ensure_connection(max_retries=1)
+        for queue in queues:
+            # A missing queue closes the channel: one channel per queue. (kombu types
+            # it as StdChannel; py-amqp's channel has queue_declare.)
+            channel: Any = connection.channel()
+            try:
+                depths[queue] = channel.queue_declare(queue, passive=True).message_count
+            except NotFound:
+                depths[queue] = 0
+            finally:
+                channel.close()
+    return depths
 
 
 registry = CollectorRegistry(auto_describe=False)

@@ -8,14 +8,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import WorkerFactory
-from tests.support.processes import (
-    Process,
-    child_env,
-    free_port,
-    private_redis,
-    start_api,
-    wait_until,
-)
+from tests.support.broker import private_broker, unreachable_broker_url
+from tests.support.processes import Process, child_env, start_api, wait_until
 
 WORKERS_DEADLINE = 2.0
 
@@ -62,7 +56,7 @@ def test_workers_answers_503_when_no_worker_is_up(client: TestClient) -> None:
 
 @pytest.fixture
 def api_with_dead_broker() -> Iterator[str]:
-    api, base_url = start_api(child_env({"BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}))
+    api, base_url = start_api(child_env({"BROKER_URL": unreachable_broker_url()}))
     yield base_url
     api.stop()
 
@@ -83,15 +77,15 @@ def test_workers_and_ready_answer_503_quickly_when_the_broker_is_unreachable(
 def test_workers_answers_quickly_without_asking_a_frozen_broker(
     worker_factory: WorkerFactory,
 ) -> None:
-    with private_redis() as redis:
-        worker_factory(broker_url=redis.url)
-        api, base_url = start_api(child_env({"BROKER_URL": redis.url}))
+    with private_broker() as broker:
+        worker_factory(broker_url=broker.url)
+        api, base_url = start_api(child_env({"BROKER_URL": broker.url}))
         try:
-            redis.freeze()
+            broker.freeze()
             started = time.monotonic()
             response = httpx.get(f"{base_url}/api/v1/health/workers", timeout=10)
             elapsed = time.monotonic() - started
-            redis.thaw()
+            broker.thaw()
         finally:
             api.stop()
 

@@ -5,14 +5,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-import redis
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import settings
 from app.services.metrics import BUCKETS
+from tests.support.broker import put_messages, unreachable_broker_url
+from tests.support.broker_env import rabbitmq_only
 from tests.support.ledger_rows import insert_job
-from tests.support.processes import child_env, free_port, start_api
+from tests.support.processes import child_env, start_api
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -55,11 +56,9 @@ def ledger() -> None:
 
 
 def test_metrics_from_the_ledger_and_the_broker(client: TestClient, ledger: None) -> None:
-    broker = redis.Redis.from_url(settings.broker_url)
     queue = settings.task_default_queue
-    broker.lpush(queue, "m1", "m2", "m3")
-    broker.lpush(f"{queue}\x06\x166", "m4")
-    broker.close()
+    put_messages(3)
+    put_messages(1, priority=6)
 
     response = client.get("/metrics")
 
@@ -120,13 +119,20 @@ def test_an_empty_ledger_reads_zero(client: TestClient) -> None:
     assert value(s, "broker_queue_depth", queue=settings.task_default_queue) == 0
 
 
+@rabbitmq_only
+def test_rabbitmq_dead_letters_have_their_own_depth(client: TestClient) -> None:
+    s = parse(client.get("/metrics").text)
+
+    assert value(s, "broker_queue_depth", queue=f"{settings.task_default_queue}.dead") == 0
+
+
 def test_metrics_stay_out_of_the_openapi_schema(client: TestClient) -> None:
     assert "/metrics" not in client.get("/openapi.json").json()["paths"]
 
 
 @pytest.fixture
 def api_with_dead_broker() -> Iterator[str]:
-    api, base_url = start_api(child_env({"BROKER_URL": f"redis://127.0.0.1:{free_port()}/0"}))
+    api, base_url = start_api(child_env({"BROKER_URL": unreachable_broker_url()}))
     yield base_url
     api.stop()
 
