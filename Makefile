@@ -4,7 +4,7 @@ COMPOSE ?= docker compose
 # uv runs everything; where it is missing, `make test` and `make dev` install it with pip.
 UV ?= $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
 
-.PHONY: help up down scale logs logs-worker logs-api logs-relay logs-beat ps dev migrate test lint fmt smoke bench
+.PHONY: help up down scale logs logs-worker logs-api logs-relay logs-beat ps dev migrate test lint fmt smoke bench faults
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,11 @@ fmt: ## Format and autofix
 
 bench: ## Benchmark the durable job path against raw Celery (~7 min; QUICK=1 for ~1 min)
 	$(UV) run python -m bench.run $(if $(QUICK),--quick)
+
+faults: ## The fault-injection suite and its table (~N min; REPEAT=1 for the quick CI run)
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --quiet
+	FAULT_REPEAT=$(or $(REPEAT),20) FAULT_TABLE=faults-table.md $(UV) run pytest tests/faults -m faults
 
 smoke: ## Start the compose stack, exercise it over HTTP, then tear it down
 	bash scripts/smoke.sh

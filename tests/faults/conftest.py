@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from app.core.db import transaction
+from app.jobs import ledger
 from tests.conftest import RUN_ID
+from tests.faults.checker import History, Outcome
+from tests.faults.figures import ROWS, markdown_table, write_table
+from tests.support.fault_worker import RECORD
 from tests.support.ledger import new_user_payload
 from tests.support.processes import (
     PrivateRedis,
@@ -54,9 +59,39 @@ class Stack:
         )
         return response, time.monotonic() - started
 
+    def sign_up(self, history: History, n: int, timeout: float = 10) -> httpx.Response | None:
+        """POST a new user and record the outcome, keyed by the email, in `history`."""
+        payload = new_user_payload(f"{n}-{RUN_ID}")
+        started = time.monotonic()
+        try:
+            response = httpx.post(f"{self.api_url}/api/v1/users", json=payload, timeout=timeout)
+        except httpx.HTTPError:
+            history.add(payload["email"], Outcome.INFO, started, time.monotonic() - started)
+            return None
+        outcome = Outcome.OK if response.status_code == 201 else Outcome.FAIL
+        if response.status_code >= 500 and response.status_code != 503:
+            outcome = Outcome.INFO  # a 500 may come after the commit
+        history.add(payload["email"], outcome, started, time.monotonic() - started)
+        return response
+
     def stop(self) -> None:
         for process in [*self.workers, *self.processes]:
             process.stop(timeout=15)
+
+
+def add_record_jobs(
+    history: History, count: int, seconds: float = 0.0, **options: object
+) -> list[str]:
+    """Commit `count` jobs of the recording task to the outbox (the relay publishes
+    them) and record each as accepted; returns their keys."""
+    keys = [f"job-{index}-{time.monotonic_ns()}" for index in range(count)]
+    now = time.monotonic()
+    with transaction() as session:
+        for key in keys:
+            ledger.add_job(session, RECORD, {"key": key, "seconds": seconds, **options})
+    for key in keys:
+        history.add(key, Outcome.OK, now, 0.0)
+    return keys
 
 
 @pytest.fixture
@@ -90,6 +125,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("fault figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
+    if ROWS:
+        terminalreporter.section("fault table")
+        for line in markdown_table(ROWS):
+            terminalreporter.write_line(line)
+        write_table(ROWS)
 
 
 def summarize(seconds: list[float]) -> str:
