@@ -13,6 +13,7 @@ from app.jobs import ledger
 from tests.conftest import RUN_ID
 from tests.faults.checker import History, Outcome
 from tests.faults.figures import ROWS, markdown_table, write_table
+from tests.faults.proxy import FaultProxy
 from tests.support.fault_worker import RECORD
 from tests.support.ledger import new_user_payload
 from tests.support.processes import (
@@ -33,14 +34,25 @@ class Stack:
     processes: list[Process] = field(default_factory=list)
     workers: list[Process] = field(default_factory=list)
 
+    @property
+    def relay(self) -> Process:
+        return next(process for process in self.processes if process.name == "relay")
+
     def start_api(self) -> None:
         api, self.api_url = start_api(self.env)
         self.processes.append(api)
 
-    def start_relay(self) -> Process:
-        relay = start_relay(self.env)
+    def start_relay(self, **overrides: str) -> Process:
+        env = {**self.env, **{key.upper(): value for key, value in overrides.items()}}
+        relay = start_relay(env)
         self.processes.append(relay)
         return relay
+
+    def restart_relay(self, **overrides: str) -> Process:
+        for relay in [process for process in self.processes if process.name == "relay"]:
+            relay.stop()
+            self.processes.remove(relay)
+        return self.start_relay(**overrides)
 
     def start_worker(self, concurrency: int = 2, **overrides: str) -> Process:
         env = {**self.env, **{key.upper(): value for key, value in overrides.items()}}
@@ -95,15 +107,33 @@ def add_record_jobs(
 
 
 @pytest.fixture
-def redis_server() -> Iterator[PrivateRedis]:
-    with private_redis() as redis:
+def redis_server(request: pytest.FixtureRequest) -> Iterator[PrivateRedis]:
+    """A private Redis, append-only unless a test parametrizes it with False."""
+    with private_redis(appendonly=getattr(request, "param", True)) as redis:
         yield redis
 
 
 @pytest.fixture
 def stack(redis_server: PrivateRedis) -> Iterator[Stack]:
     """API and relay on a private Redis; each test starts the workers it needs."""
-    running = Stack(env=child_env({"BROKER_URL": redis_server.url}))
+    yield from running_stack(redis_server.url)
+
+
+@pytest.fixture
+def broker_proxy(redis_server: PrivateRedis) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(redis_server.port).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def proxied_stack(broker_proxy: FaultProxy) -> Iterator[Stack]:
+    """A stack whose every process reaches the private Redis through the fault proxy."""
+    yield from running_stack(f"redis://127.0.0.1:{broker_proxy.port}/0")
+
+
+def running_stack(broker_url: str, **overrides: str) -> Iterator[Stack]:
+    running = Stack(env=child_env({"BROKER_URL": broker_url, **overrides}))
     running.start_api()
     running.start_relay()
     warm_up, _ = running.create_user()  # the API's first database connection is not the test

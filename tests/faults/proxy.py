@@ -32,6 +32,7 @@ class FaultProxy:
         self.mode = Mode.PASS
         self.delay_seconds = 0.0
         self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="fault-proxy", daemon=True)
@@ -42,8 +43,22 @@ class FaultProxy:
         return self
 
     def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+
+    async def _shutdown(self) -> None:
+        """Close the listener and every connection before the loop goes, so no
+        transport outlives it."""
+        assert self._server is not None
+        self._server.close()
+        self._reset_all()
+        current = asyncio.current_task()
+        pending = [task for task in asyncio.all_tasks() if task is not current]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self._server.wait_closed()
 
     def set_mode(self, mode: Mode, delay_seconds: float = 0.0) -> None:
         self.mode, self.delay_seconds = mode, delay_seconds
@@ -52,14 +67,13 @@ class FaultProxy:
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
-        server = self._loop.run_until_complete(
+        self._server = self._loop.run_until_complete(
             asyncio.start_server(self._accept, "127.0.0.1", self.port)
         )
         self._ready.set()
         try:
             self._loop.run_forever()
         finally:
-            server.close()
             self._loop.close()
 
     async def _accept(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:

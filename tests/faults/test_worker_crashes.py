@@ -63,13 +63,12 @@ def test_t01_control_without_reject_on_worker_lost_the_broker_drops_the_job(
     forgets it. The job stays visible as started in the ledger, and only the relay's
     lease takeover runs it again."""
     stack.start_worker(concurrency=1, fault_reject_on_worker_lost="false")
-    relay = stack.processes[1]
     history = History()
     add_record_jobs(history, count=1, seconds=5)
 
     running = kill_mid_task(engine, spared=set(), max_offset=0.5)
     killed = time.monotonic()
-    relay.stop()  # its lease takeover would hide what the broker did
+    stack.relay.stop()  # its lease takeover would hide what the broker did
     time.sleep(6)  # with reject_on_worker_lost the job runs again within about a second
 
     assert executions_of(engine, running.job_id) == 1
@@ -78,7 +77,7 @@ def test_t01_control_without_reject_on_worker_lost_the_broker_drops_the_job(
     broker.close()
     with transaction() as session:
         assert session.get(Job, running.job_id).state == JobState.STARTED  # type: ignore[union-attr]
-    stack.start_relay()
+    stack.restart_relay()
     redelivered = time_to_next_execution(engine, running.job_id, killed, 1, timeout=40)
     drained = drain(engine, timeout=30)
     verdict = check(engine, history)

@@ -161,8 +161,9 @@ def start_api(env: dict[str, str]) -> tuple[Process, str]:
 class PrivateRedis:
     """A redis-server of the test's own, on a free port, with append-only persistence."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly: bool = True) -> None:
         self.port = free_port()
+        self.appendonly = appendonly
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -181,7 +182,7 @@ class PrivateRedis:
                 "--dir",
                 self.dir,
                 "--appendonly",
-                "yes",
+                "yes" if self.appendonly else "no",
                 "--save",
                 "",
                 "--maxmemory-policy",
@@ -196,6 +197,13 @@ class PrivateRedis:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
+        self.process = None
+
+    def crash(self) -> None:
+        """SIGKILL: whatever was not yet written to disk is gone."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
         self.process = None
 
     def freeze(self) -> None:
@@ -221,8 +229,8 @@ def redis_answers(port: int) -> bool:
 
 
 @contextmanager
-def private_redis() -> Iterator[PrivateRedis]:
-    redis = PrivateRedis()
+def private_redis(appendonly: bool = True) -> Iterator[PrivateRedis]:
+    redis = PrivateRedis(appendonly)
     redis.start()
     try:
         yield redis
