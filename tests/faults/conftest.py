@@ -1,12 +1,15 @@
 """A whole stack of real processes (API, relay, workers) on a broker of the test's choosing."""
 
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
 import pytest
+from sqlalchemy import Engine, create_engine
 
 from app.core.db import transaction
 from app.jobs import ledger
@@ -14,9 +17,11 @@ from tests.conftest import RUN_ID
 from tests.faults.checker import History, Outcome
 from tests.faults.figures import ROWS, markdown_table, write_table
 from tests.faults.proxy import FaultProxy
+from tests.support.effects import create_tables
 from tests.support.fault_worker import RECORD
 from tests.support.ledger import new_user_payload
 from tests.support.processes import (
+    PrivatePostgres,
     PrivateRedis,
     Process,
     child_env,
@@ -31,6 +36,7 @@ from tests.support.processes import (
 class Stack:
     env: dict[str, str]
     api_url: str = ""
+    warm_up_email: str = ""
     processes: list[Process] = field(default_factory=list)
     workers: list[Process] = field(default_factory=list)
 
@@ -70,6 +76,12 @@ class Stack:
             f"{self.api_url}/api/v1/users", json=new_user_payload(), headers=headers, timeout=30
         )
         return response, time.monotonic() - started
+
+    def history(self) -> History:
+        """A history that already holds the stack's warm-up sign-up, a job like any other."""
+        history = History()
+        history.add(self.warm_up_email, Outcome.OK, time.monotonic(), 0.0)
+        return history
 
     def sign_up(self, history: History, n: int, timeout: float = 10) -> httpx.Response | None:
         """POST a new user and record the outcome, keyed by the email, in `history`."""
@@ -132,12 +144,44 @@ def proxied_stack(broker_proxy: FaultProxy) -> Iterator[Stack]:
     yield from running_stack(f"redis://127.0.0.1:{broker_proxy.port}/0")
 
 
+@pytest.fixture
+def postgres() -> Iterator[PrivatePostgres]:
+    cluster = PrivatePostgres()
+    cluster.start()
+    yield cluster
+    cluster.remove()
+
+
+@pytest.fixture
+def postgres_engine(postgres: PrivatePostgres) -> Iterator[Engine]:
+    """The private cluster's database, migrated, with the workers' record tables."""
+    url = postgres.url("app")
+    migrate = [sys.executable, "-m", "app.core.migrate"]
+    subprocess.run(migrate, env=child_env({"DATABASE_URL": url}), check=True, timeout=120)
+    db = create_engine(url)
+    with db.begin() as connection:
+        create_tables(connection)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def postgres_stack(
+    redis_server: PrivateRedis, postgres: PrivatePostgres, postgres_engine: Engine
+) -> Iterator[Stack]:
+    """A stack whose database is the private cluster, which the test may stop."""
+    yield from running_stack(
+        redis_server.url, DATABASE_URL=postgres.url("app"), JOB_REPUBLISH_AFTER_SECONDS="5"
+    )
+
+
 def running_stack(broker_url: str, **overrides: str) -> Iterator[Stack]:
     running = Stack(env=child_env({"BROKER_URL": broker_url, **overrides}))
     running.start_api()
     running.start_relay()
     warm_up, _ = running.create_user()  # the API's first database connection is not the test
     assert warm_up.status_code == 201
+    running.warm_up_email = warm_up.json()["email"]
     yield running
     running.stop()
 

@@ -53,7 +53,7 @@ def test_t03_control_guard_bypassed_redelivers_a_running_task(
         task_soft_time_limit="35",
         fault_visibility_timeout="2",
     )
-    history = History()
+    history = stack.history()
     (tracked,) = add_record_jobs(history, count=1, seconds=12)
     raw_key = f"untracked-{time.monotonic_ns()}"
     publish_without_ledger(redis_server.url, raw_key, seconds=12)
@@ -125,7 +125,7 @@ def test_t07_broker_stopped_under_load_every_accepted_job_runs(
     stack: Stack, redis_server: PrivateRedis
 ) -> None:
     stack.start_worker(concurrency=2, email_send_seconds="0.01")
-    history = History()
+    history = stack.history()
     with SignUpLoad(stack, history):
         time.sleep(3)
         redis_server.stop()
@@ -155,7 +155,7 @@ def test_t08_broker_black_holed_requests_and_health_stay_fast(
 ) -> None:
     stack = proxied_stack
     stack.start_worker(concurrency=2, email_send_seconds="0.01")
-    history = History()
+    history = stack.history()
     health: list[float] = []
     with SignUpLoad(stack, history):
         time.sleep(3)
@@ -245,7 +245,7 @@ def test_t08_control_a_publish_without_socket_timeout_hangs_on_a_frozen_broker(
 def test_t09_broker_crash_loses_its_backlog_and_the_ledger_republishes_it(
     stack: Stack, redis_server: PrivateRedis
 ) -> None:
-    history = History()
+    history = stack.history()
     add_record_jobs(history, count=200, seconds=0.0)
     wait_until(outbox_is_empty, 30, what="the relay to publish every job")
     time.sleep(1.5)  # appendfsync everysec: what was written a second ago is on disk
@@ -283,7 +283,7 @@ def outbox_is_empty() -> bool:
 
 def test_t11_broker_restarted_while_tasks_run(stack: Stack, redis_server: PrivateRedis) -> None:
     worker = stack.start_worker(concurrency=2)
-    history = History()
+    history = stack.history()
     add_record_jobs(history, count=2, seconds=6)
     wait_until(lambda: len(executions_by_key()) >= 3, 30, what="two running jobs")
 

@@ -14,7 +14,7 @@ from app.core.config import settings
 from app.core.db import engine, transaction
 from app.jobs import ledger
 from app.models.job import Job, JobState
-from tests.faults.checker import History, check, drain
+from tests.faults.checker import check, drain
 from tests.faults.conftest import Stack, add_record_jobs
 from tests.faults.figures import REPEAT, add_row
 from tests.faults.kill_points import (
@@ -34,7 +34,7 @@ UNACKED_RESTORE_INTERVAL = 5  # app.worker: kombu's sweep for unacknowledged mes
 
 def test_t01_pool_process_killed_mid_task_reruns_the_job_once(stack: Stack) -> None:
     stack.start_worker(concurrency=2)
-    history = History()
+    history = stack.history()
     add_record_jobs(history, count=3 * REPEAT + 10, seconds=1.5)
     kills: dict[uuid.UUID, float] = {}
 
@@ -63,7 +63,7 @@ def test_t01_control_without_reject_on_worker_lost_the_broker_drops_the_job(
     forgets it. The job stays visible as started in the ledger, and only the relay's
     lease takeover runs it again."""
     stack.start_worker(concurrency=1, fault_reject_on_worker_lost="false")
-    history = History()
+    history = stack.history()
     add_record_jobs(history, count=1, seconds=5)
 
     running = kill_mid_task(engine, spared=set(), max_offset=0.5)
@@ -106,7 +106,7 @@ def running_jobs(db: Engine) -> set[uuid.UUID]:
 def test_t02_whole_worker_killed_its_jobs_run_again_within_the_bound(stack: Stack) -> None:
     """Redis keeps a dead worker's messages unacknowledged until the visibility
     timeout; the ledger lease (hard limit + grace) lets the relay republish sooner."""
-    history = History()
+    history = stack.history()
     bound = settings.effective_visibility_timeout + UNACKED_RESTORE_INTERVAL
     kills: dict[uuid.UUID, float] = {}
     for _ in range(max(1, REPEAT // 10)):
@@ -135,7 +135,7 @@ def test_t02_whole_worker_killed_its_jobs_run_again_within_the_bound(stack: Stac
 
 def test_t05_sigterm_lets_running_jobs_finish_and_leaves_the_rest_queued(stack: Stack) -> None:
     worker = stack.start_worker(concurrency=2)
-    history = History()
+    history = stack.history()
     add_record_jobs(history, count=6, seconds=4)
     wait_until(lambda: len(running_jobs(engine)) >= 2, 30, what="two running jobs")
 
@@ -166,7 +166,7 @@ def test_t06_sigterm_then_sigkill_after_a_grace_period_loses_nothing(
     grace = 3.0
     overrides = {"remap_sigterm": "SIGQUIT", "fault_soft_shutdown_timeout": "1"}
     worker = stack.start_worker(concurrency=2, **(overrides if soft_shutdown else {}))
-    history = History()
+    history = stack.history()
     add_record_jobs(history, count=2, seconds=6)
     wait_until(lambda: len(running_jobs(engine)) >= 2, 30, what="two running jobs")
 
@@ -191,7 +191,7 @@ def test_t06_sigterm_then_sigkill_after_a_grace_period_loses_nothing(
 
 def test_t15_a_poison_job_ends_failed_while_other_jobs_keep_flowing(stack: Stack) -> None:
     stack.start_worker(concurrency=2)
-    history = History()
+    history = stack.history()
     with transaction() as session:
         poison = ledger.add_job(session, KILL_OWN_PROCESS, {}).id
     add_record_jobs(history, count=50, seconds=0.2)
@@ -218,7 +218,7 @@ def test_t16_a_hung_task_is_stopped_by_the_time_limits_and_frees_its_slot(stack:
         hard = ledger.add_job(
             session, RECORD, {"key": "hard", "seconds": 60, "ignore_soft_limit": True}
         ).id
-    history = History()
+    history = stack.history()
     add_record_jobs(history, count=3, seconds=0.1)
     started = time.monotonic()
 

@@ -239,3 +239,62 @@ def private_redis(appendonly: bool = True) -> Iterator[PrivateRedis]:
             redis.thaw()
         redis.stop()
         shutil.rmtree(redis.dir, ignore_errors=True)
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (initdb, pg_ctl) on a free port, so a
+    test may stop it; run as the `postgres` user when the tests run as root."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="pg-"))
+        self.data = self.dir / "data"
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.dir, user="postgres")
+            self._as_owner = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.dir / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`immediate` is a crash: no checkpoint, recovery on the next start."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        subprocess.run(
+            [
+                *self._as_owner,
+                _postgres_binary("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _run(self, binary: str, *args: str) -> None:
+        subprocess.run(
+            [*self._as_owner, _postgres_binary(binary), *args],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+
+def _postgres_binary(name: str) -> str:
+    """Debian keeps initdb and pg_ctl out of PATH, under the server's version."""
+    found = shutil.which(name) or sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if isinstance(found, str):
+        return found
+    assert found, f"{name} not found: install the PostgreSQL server"
+    return str(found[-1])
