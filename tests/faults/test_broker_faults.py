@@ -278,7 +278,10 @@ def queue_length(redis_server: PrivateRedis) -> int:
 
 def outbox_is_empty() -> bool:
     with engine.connect() as connection:
-        return connection.scalar(text("SELECT count(*) FROM jobs WHERE published_at IS NULL")) == 0
+        unpublished = connection.scalar(
+            text("SELECT count(*) FROM jobs WHERE published_at IS NULL")
+        )
+        return bool(unpublished == 0)
 
 
 def test_t11_broker_restarted_while_tasks_run(stack: Stack, redis_server: PrivateRedis) -> None:

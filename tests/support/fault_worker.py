@@ -89,5 +89,5 @@ def _apply_unsafe_overrides() -> None:
         celery_app.conf.worker_soft_shutdown_timeout = float(soft_shutdown)
 
 
-send_welcome_email.run = _recorded_welcome(send_welcome_email.run)
+send_welcome_email.run = _recorded_welcome(send_welcome_email.run)  # type: ignore[method-assign]
 _apply_unsafe_overrides()
