@@ -11,10 +11,8 @@ unknown). After the fault the stack is restored and drained; then
 - dup_effect = effects beyond one per job     (must be 0; a UNIQUE constraint)
 """
 
-import statistics
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -93,7 +91,7 @@ def check(engine: Engine, history: History) -> Verdict:
     )
 
 
-def drain(engine: Engine, timeout: float, also: Callable[[], bool] = lambda: True) -> float:
+def drain(engine: Engine, timeout: float) -> float:
     """Wait until the outbox is empty and no job is queued, started or retrying;
     return how long that took (the cap raises)."""
     started = time.monotonic()
@@ -109,18 +107,10 @@ def drain(engine: Engine, timeout: float, also: Callable[[], bool] = lambda: Tru
                 )
         except Exception:  # the database may still be coming back
             return False
-        return busy == 0 and also()
+        return bool(busy == 0)
 
     wait_until(drained, timeout, interval=0.2, what="the stack to drain")
     return time.monotonic() - started
-
-
-def wait_for_executions(engine: Engine, count: int, timeout: float) -> None:
-    def reached() -> bool:
-        with engine.connect() as connection:
-            return bool(connection.scalar(text("SELECT count(*) FROM executions")) >= count)
-
-    wait_until(reached, timeout, interval=0.05, what=f"{count} executions")
 
 
 def p99(seconds: list[float]) -> float:
@@ -128,7 +118,3 @@ def p99(seconds: list[float]) -> float:
         return 0.0
     ordered = sorted(seconds)
     return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
-def median(seconds: list[float]) -> float:
-    return statistics.median(seconds) if seconds else 0.0
