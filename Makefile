@@ -11,7 +11,7 @@ COMPOSE := COMPOSE_PROFILES=rabbitmq \
 	$(COMPOSE)
 endif
 
-.PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-beat logs-flower ps dev migrate test test-rabbitmq lint fmt smoke bench
+.PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-beat logs-flower ps dev migrate test test-rabbitmq faults lint fmt smoke bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -84,6 +84,11 @@ fmt: ## Format and autofix
 
 bench: ## Benchmark the durable job path against raw Celery (~7 min; QUICK=1 for ~1 min)
 	$(UV) run python -m bench.run $(if $(QUICK),--quick)
+
+faults: ## The fault-injection suite and its table (~10 min; REPEAT=1 for CI's ~8 min run)
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --quiet
+	FAULT_REPEAT=$(or $(REPEAT),20) FAULT_TABLE=faults-table.md $(UV) run pytest tests/faults -m faults
 
 smoke: ## Start the compose stack, exercise it over HTTP, tear it down (BROKER=rabbitmq too)
 	SMOKE_BROKER=$(or $(BROKER),redis) bash scripts/smoke.sh

@@ -62,6 +62,7 @@ from app.core.migrate import ensure_database_exists, upgrade_to_head  # noqa: E4
 from app.jobs.publisher import background_publisher  # noqa: E402
 from app.main import app  # noqa: E402
 from tests.support.broker import purge_broker  # noqa: E402
+from tests.support.effects import create_tables  # noqa: E402
 from tests.support.processes import Process, child_env, start_worker  # noqa: E402
 
 ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}
@@ -78,6 +79,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def database() -> Iterator[None]:
     ensure_database_exists(settings.database_url)
     upgrade_to_head()
+    with engine.begin() as connection:
+        create_tables(connection)  # the test workers' record of what they ran
     yield
     engine.dispose()
     database_name = settings.database_url.rsplit("/", 1)[1]
@@ -93,7 +96,10 @@ def clean_state(database: None) -> Iterator[None]:
     background_publisher.wait_idle(timeout=10)
     with engine.begin() as connection:
         connection.execute(
-            text("TRUNCATE users, jobs, idempotency_keys, worker_heartbeats RESTART IDENTITY")
+            text(
+                "TRUNCATE users, jobs, idempotency_keys, worker_heartbeats, executions, effects"
+                " RESTART IDENTITY"
+            )
         )
     purge_broker()
 

@@ -14,15 +14,17 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.core.db import transaction
+from app.core.db import engine, transaction
 from app.models.job import Job, JobState
 from app.services.backlog import read_backlog
-from tests.faults.conftest import Stack, report, summarize
+from tests.faults.checker import History, Outcome, check, p99
+from tests.faults.conftest import Stack, report, running_stack, summarize
+from tests.faults.figures import add_row
 from tests.support.broker_env import REDIS_URL
 from tests.support.ledger import new_user_payload, user_count
-from tests.support.processes import PrivateBroker, child_env, wait_until
+from tests.support.processes import PrivateBroker, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.faults
 
 RATE_PER_SECOND = 20
 BURST = 20
@@ -42,8 +44,9 @@ IN_FLIGHT_BOUND = BURST_CONCURRENCY + len(NORMAL_ADDRESSES)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Answer:
     client: str
+    email: str
     status: int
     seconds: float
     retry_after: str | None
@@ -53,23 +56,13 @@ class Outcome:
 @pytest.fixture
 def stack(broker_server: PrivateBroker) -> Iterator[Stack]:
     """The fault stack with back-pressure on (the test suite turns it off elsewhere)."""
-    running = Stack(
-        env=child_env(
-            {
-                "BROKER_URL": broker_server.url,
-                "RATE_LIMIT_REDIS_URL": REDIS_URL,
-                "RATE_LIMIT_PER_SECOND": str(RATE_PER_SECOND),
-                "RATE_LIMIT_BURST": str(BURST),
-                "SHED_QUEUE_DEPTH": str(SHED_DEPTH),
-            }
-        )
+    yield from running_stack(
+        broker_server.url,
+        RATE_LIMIT_REDIS_URL=REDIS_URL,
+        RATE_LIMIT_PER_SECOND=str(RATE_PER_SECOND),
+        RATE_LIMIT_BURST=str(BURST),
+        SHED_QUEUE_DEPTH=str(SHED_DEPTH),
     )
-    running.start_api()
-    running.start_relay()
-    warm_up, _ = running.create_user()
-    assert warm_up.status_code == 201
-    yield running
-    running.stop()
 
 
 def client_from(stack: Stack, address: str, connections: int) -> httpx.Client:
@@ -80,12 +73,14 @@ def client_from(stack: Stack, address: str, connections: int) -> httpx.Client:
     return httpx.Client(base_url=stack.api_url, transport=transport, timeout=30)
 
 
-def create_user(http: httpx.Client, client: str) -> Outcome:
+def create_user(http: httpx.Client, client: str) -> Answer:
+    payload = new_user_payload()
     started = time.monotonic()
-    response = http.post("/api/v1/users", json=new_user_payload())
+    response = http.post("/api/v1/users", json=payload)
     job_id = response.json()["welcome_email_job_id"] if response.status_code == 201 else None
-    return Outcome(
+    return Answer(
         client,
+        payload["email"],
         response.status_code,
         time.monotonic() - started,
         response.headers.get("Retry-After"),
@@ -97,7 +92,7 @@ def sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.monotonic()))
 
 
-def burst(stack: Stack, start: float) -> list[Outcome]:
+def burst(stack: Stack, start: float) -> list[Answer]:
     """BURST_REQUESTS spread evenly over LOAD_SECONDS (open loop), BURST_CONCURRENCY at once."""
     with (
         client_from(stack, BURST_ADDRESS, BURST_CONCURRENCY) as http,
@@ -110,7 +105,7 @@ def burst(stack: Stack, start: float) -> list[Outcome]:
         return [future.result() for future in futures]
 
 
-def normal_client(stack: Stack, address: str, start: float, outcomes: list[Outcome]) -> None:
+def normal_client(stack: Stack, address: str, start: float, outcomes: list[Answer]) -> None:
     with client_from(stack, address, 1) as http:
         for i in range(int(LOAD_SECONDS * NORMAL_PER_SECOND)):
             sleep_until(start + i / NORMAL_PER_SECOND)
@@ -141,7 +136,7 @@ def succeeded_count(job_ids: list[str]) -> int:
         return session.scalar(query.select_from(Job)) or 0
 
 
-def ratio(outcomes: list[Outcome], status: int) -> str:
+def ratio(outcomes: list[Answer], status: int) -> str:
     return f"{sum(o.status == status for o in outcomes)}/{len(outcomes)}"
 
 
@@ -151,7 +146,7 @@ def test_t20_burst_gets_429_everyone_is_shed_at_the_depth_and_no_201_is_lost(
     stack.start_worker(concurrency=1, email_send_seconds=WORKER_SEND_SECONDS)
     sampler = BacklogSampler()
     sampler.start()
-    normal: dict[str, list[Outcome]] = {address: [] for address in NORMAL_ADDRESSES}
+    normal: dict[str, list[Answer]] = {address: [] for address in NORMAL_ADDRESSES}
     start = time.monotonic() + 0.2
     threads = [
         threading.Thread(target=normal_client, args=(stack, address, start, normal[address]))
@@ -197,3 +192,23 @@ def test_t20_burst_gets_429_everyone_is_shed_at_the_depth_and_no_201_is_lost(
         max_backlog=f"{sampler.largest} (depth {SHED_DEPTH}, in flight <= {IN_FLIGHT_BOUND})",
         drain=f"{drain_seconds:.1f}s",
     )
+    verdict = check(engine, recorded(stack, everyone))
+    verdict.assert_safe()
+    add_row(
+        f"T20 burst of {BURST_REQUESTS} + {len(NORMAL_ADDRESSES)} normal clients",
+        verdict,
+        api_p99=p99(normal_seconds),
+        drain=drain_seconds,
+        notes=f"burst: 429 {ratio(bursty, 429)}, 503 {ratio(bursty, 503)}; normal: 429 0, "
+        f"503 {ratio([o for outcomes in normal.values() for o in outcomes], 503)}; "
+        f"backlog max {sampler.largest} (shed at {SHED_DEPTH})",
+    )
+
+
+def recorded(stack: Stack, answers: list[Answer]) -> History:
+    """The checker's history: a 201 is an accepted job, a 429 or 503 a refusal."""
+    history = stack.history()
+    for answer in answers:
+        outcome = Outcome.OK if answer.status == 201 else Outcome.FAIL
+        history.add(answer.email, outcome, 0.0, answer.seconds)
+    return history

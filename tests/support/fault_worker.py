@@ -1,19 +1,33 @@
 """The application's Celery app plus tasks that misbehave on purpose.
 
-Test workers run `celery -A tests.support.fault_worker`; production code never sees these.
+Test workers run `celery -A tests.support.fault_worker`; production code never sees
+these. The welcome email task is wrapped to write the `executions` and `effects`
+rows the fault checker reads, and a few FAULT_* variables switch on the unsafe
+settings that the controls of the fault suite need (each would be refused or is
+never set in production).
 """
 
 import os
 import signal
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy import text
 
+from app.core.db import autocommit
 from app.tasks.catalog import TaskSpec
+from app.tasks.example_tasks import send_welcome_email
 from app.worker import celery_app
+from tests.support.effects import record_effect, record_execution
 
 __all__ = ["celery_app"]
 
 KILL_OWN_PROCESS = TaskSpec("faults.kill_own_process", max_retries=0)
+RECORD = TaskSpec("faults.record", max_retries=0)
 
 
 @celery_app.task(name=KILL_OWN_PROCESS.name)
@@ -30,3 +44,62 @@ def retry_in_half_a_second(self: Task) -> None:  # type: ignore[type-arg]
     """Fails its first attempt and asks to run again after a sub-second countdown."""
     if self.request.retries == 0:
         raise self.retry(exc=ConnectionError("first attempt"), countdown=0.5)
+
+
+@celery_app.task(name=RECORD.name, bind=True)
+def record(self: Task, key: str, seconds: float = 0.0, ignore_soft_limit: bool = False) -> None:  # type: ignore[type-arg]
+    """Record the execution, work for `seconds`, then record the job's one effect."""
+    job_id = uuid.UUID(self.request.id)
+    with autocommit() as connection:
+        record_execution(connection, job_id, key)
+    sleep_through(seconds, ignore_soft_limit)
+    with autocommit() as connection:
+        record_effect(connection, job_id, key)
+
+
+def sleep_through(seconds: float, ignore_soft_limit: bool) -> None:
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            time.sleep(left)
+        except SoftTimeLimitExceeded:
+            if not ignore_soft_limit:
+                raise
+
+
+def _recorded_welcome(run: Callable[..., str]) -> Callable[..., str]:
+    def run_and_record(user_id: int) -> str:
+        if send_welcome_email.request.id is None:  # called directly, not by a worker
+            return run(user_id)
+        job_id = uuid.UUID(send_welcome_email.request.id)
+        with autocommit() as connection:
+            email = connection.scalar(
+                text("SELECT email FROM users WHERE id = :id"), {"id": user_id}
+            )
+            record_execution(connection, job_id, str(email))
+        outcome = run(user_id)
+        if outcome in ("sent", "already sent"):
+            with autocommit() as connection:
+                record_effect(connection, job_id, str(email), again=outcome == "sent")
+        return outcome
+
+    return run_and_record
+
+
+def _apply_unsafe_overrides() -> None:
+    visibility = os.environ.get("FAULT_VISIBILITY_TIMEOUT")
+    if visibility:  # below twice the hard limit: Settings refuses this
+        options: dict[str, Any] = dict(celery_app.conf.broker_transport_options)
+        options["visibility_timeout"] = int(visibility)
+        celery_app.conf.broker_transport_options = options
+        celery_app.conf.visibility_timeout = int(visibility)
+    reject = os.environ.get("FAULT_REJECT_ON_WORKER_LOST")
+    if reject:
+        celery_app.conf.task_reject_on_worker_lost = reject == "true"
+    soft_shutdown = os.environ.get("FAULT_SOFT_SHUTDOWN_TIMEOUT")
+    if soft_shutdown:
+        celery_app.conf.worker_soft_shutdown_timeout = float(soft_shutdown)
+
+
+send_welcome_email.run = _recorded_welcome(send_welcome_email.run)  # type: ignore[method-assign]
+_apply_unsafe_overrides()

@@ -177,8 +177,9 @@ def start_api(env: dict[str, str]) -> tuple[Process, str]:
 class PrivateRedis:
     """A redis-server of the test's own, on a free port, with append-only persistence."""
 
-    def __init__(self) -> None:
+    def __init__(self, appendonly: bool = True) -> None:
         self.port = free_port()
+        self.appendonly = appendonly
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -197,7 +198,7 @@ class PrivateRedis:
                 "--dir",
                 self.dir,
                 "--appendonly",
-                "yes",
+                "yes" if self.appendonly else "no",
                 "--save",
                 "",
                 "--maxmemory-policy",
@@ -212,6 +213,13 @@ class PrivateRedis:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
+        self.process = None
+
+    def crash(self) -> None:
+        """SIGKILL: whatever was not yet written to disk is gone."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
         self.process = None
 
     def freeze(self) -> None:
@@ -237,8 +245,8 @@ def redis_answers(port: int) -> bool:
 
 
 @contextmanager
-def private_redis() -> Iterator[PrivateRedis]:
-    redis = PrivateRedis()
+def private_redis(appendonly: bool = True) -> Iterator[PrivateRedis]:
+    redis = PrivateRedis(appendonly)
     redis.start()
     try:
         yield redis
@@ -293,6 +301,13 @@ class PrivateRabbitMQ:
     def stop(self) -> None:
         if self.process is not None:
             stop_process_group(self.process, timeout=30)
+        self.process = None
+
+    def crash(self) -> None:
+        """SIGKILL the node (beam.smp and all): no clean shutdown, only what is on disk."""
+        assert self.process is not None
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
         self.process = None
 
     def freeze(self) -> None:
@@ -360,3 +375,62 @@ def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
             rabbitmq.thaw()
         rabbitmq.stop()
         shutil.rmtree(rabbitmq.dir, ignore_errors=True)
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own (initdb, pg_ctl) on a free port, so a
+    test may stop it; run as the `postgres` user when the tests run as root."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="pg-"))
+        self.data = self.dir / "data"
+        self._as_owner: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.dir, user="postgres")
+            self._as_owner = ["runuser", "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+
+    def url(self, database: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.dir / "server.log")
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        """`immediate` is a crash: no checkpoint, recovery on the next start."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def remove(self) -> None:
+        subprocess.run(
+            [
+                *self._as_owner,
+                _postgres_binary("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            capture_output=True,
+        )
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _run(self, binary: str, *args: str) -> None:
+        subprocess.run(
+            [*self._as_owner, _postgres_binary(binary), *args],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+
+def _postgres_binary(name: str) -> str:
+    """Debian keeps initdb and pg_ctl out of PATH, under the server's version."""
+    found = shutil.which(name) or sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if isinstance(found, str):
+        return found
+    assert found, f"{name} not found: install the PostgreSQL server"
+    return str(found[-1])

@@ -55,7 +55,10 @@ class DurableTask(Task):  # type: ignore[type-arg]
         token = _current_attempt.set((job_id, attempt))
         try:
             result = super().__call__(*args, **kwargs)
-        except Retry:
+        except (Retry, SystemExit, KeyboardInterrupt):
+            # SystemExit is the pool process being stopped (cold shutdown, hard time
+            # limit), not the task failing: the attempt stays started, and the lease
+            # takeover runs it again, counting a worker loss.
             raise
         except BaseException as exc:
             with autocommit() as connection:
