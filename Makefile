@@ -85,7 +85,7 @@ fmt: ## Format and autofix
 bench: ## Benchmark the durable job path against raw Celery (~7 min; QUICK=1 for ~1 min)
 	$(UV) run python -m bench.run $(if $(QUICK),--quick)
 
-faults: ## The fault-injection suite and its table (~10 min; REPEAT=1 for CI's ~8 min run)
+faults: ## The fault-injection suite and its table (~10 min; REPEAT=1 for CI's ~9 min run)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --quiet
 	FAULT_REPEAT=$(or $(REPEAT),20) FAULT_TABLE=faults-table.md $(UV) run pytest tests/faults -m faults
