@@ -101,5 +101,7 @@ def _apply_unsafe_overrides() -> None:
         celery_app.conf.worker_soft_shutdown_timeout = float(soft_shutdown)
 
 
-send_welcome_email.run = _recorded_welcome(send_welcome_email.run)  # type: ignore[method-assign]
+# Before anything evaluates a task: a task copies these settings when it is bound, and
+# the next line binds the welcome email.
 _apply_unsafe_overrides()
+send_welcome_email.run = _recorded_welcome(send_welcome_email.run)  # type: ignore[method-assign]
