@@ -84,7 +84,7 @@ class WorkerProbe:
         """Stop beating and leave the report: a worker that shut down is not lost."""
         self._stopping.set()
         self._thread.join(timeout=DATABASE_TIMEOUT_SECONDS * 2)
-        self._execute(_DELETE_OWN, (self._name, os.getpid()))
+        self._execute((_DELETE_OWN, (self._name, os.getpid())))
 
     def tick(self) -> None:
         """Called from the worker's event loop: the loop is turning."""
@@ -100,8 +100,10 @@ class WorkerProbe:
         seen = self._observe()
         if not seen.loop_stalled:
             self._touch_liveness_file()
-        self._execute(_UPSERT, self._row(seen))
-        self._execute(_FORGET_LOST, (self._settings.worker_forget_after_seconds,))
+        self._execute(
+            (_UPSERT, self._row(seen)),
+            (_FORGET_LOST, (self._settings.worker_forget_after_seconds,)),
+        )
 
     def _observe(self) -> Observation:
         now = time.monotonic()
@@ -141,7 +143,8 @@ class WorkerProbe:
         except OSError as exc:
             logger.warning("Worker probe: cannot touch the liveness file %s: %s", path, exc)
 
-    def _execute(self, statement: str, params: Any) -> None:
+    def _execute(self, *statements: tuple[str, Any]) -> None:
+        """Run the statements on one short connection of the probe's own."""
         try:
             with psycopg.connect(
                 self._dsn,
@@ -149,7 +152,8 @@ class WorkerProbe:
                 connect_timeout=DATABASE_TIMEOUT_SECONDS,
                 options=f"-c statement_timeout={DATABASE_TIMEOUT_SECONDS * 1000}",
             ) as connection:
-                connection.execute(statement, params)
+                for statement, params in statements:
+                    connection.execute(statement, params)
         except psycopg.Error as exc:
             if not self._database_failing:
                 logger.warning("Worker probe: the heartbeat was not recorded: %s", exc)
