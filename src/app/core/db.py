@@ -1,5 +1,6 @@
 """The one owner of the database engine and of transactions, for the API and the worker."""
 
+import select
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +56,12 @@ def _remember_when_idle(_dbapi_connection: Any, record: Any) -> None:
 
 
 @event.listens_for(engine, "checkout")
-def _ping_if_idle_long(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+def _check_alive(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Hand out no connection the server has hung up on (a restart, a crash, an admin's
+    terminate), without a round trip; ping the ones idle long enough to have died
+    silently. The pool replaces a dead one with a fresh connection."""
+    if _server_hung_up(dbapi_connection):
+        raise exc.DisconnectionError("the server closed the connection")
     idle_since = record.info.get("idle_since")
     if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
         return
@@ -65,6 +71,16 @@ def _ping_if_idle_long(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     except Exception as error:
         # The pool discards this connection and hands out a fresh one.
         raise exc.DisconnectionError() from error
+
+
+def _server_hung_up(dbapi_connection: Any) -> bool:
+    """An idle connection's socket is readable only if the server sent something
+    unasked: the FATAL notice of a shutdown, or end of file."""
+    try:
+        readable, _, _ = select.select([dbapi_connection.fileno()], [], [], 0)
+    except Exception:  # the driver already knows the connection is closed
+        return True
+    return bool(readable)
 
 
 def libpq_dsn(database_url: str = settings.database_url) -> str:
