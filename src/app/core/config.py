@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     # the queue and recording it as unacknowledged, or a crash without AOF). Keep it
     # above the longest queue wait you expect; a duplicate is only skipped, never run.
     job_republish_after_seconds: int = Field(default=600, ge=1)
+    # An attempt cut short because the database or the broker went away is not the
+    # task's failure: it runs again, apart from the task's own retries, up to this many
+    # times, after a backoff that starts at JOB_INFRASTRUCTURE_BACKOFF_SECONDS and
+    # doubles (with jitter) up to JOB_INFRASTRUCTURE_BACKOFF_MAX_SECONDS.
+    job_infrastructure_retries: int = Field(default=20, ge=0)
+    job_infrastructure_backoff_seconds: float = Field(default=1.0, gt=0)
+    job_infrastructure_backoff_max_seconds: float = Field(default=60.0, gt=0)
+    # A worker's ledger writes (claim, outcome) try again this long while the database
+    # is away; past it, the lease takeover or a redelivery finishes the job.
+    job_ledger_retry_seconds: float = Field(default=10.0, ge=0)
     relay_interval_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=200, ge=1)
     # The API publishes right after commit; the relay leaves younger rows to it.

@@ -9,7 +9,18 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    and_,
+    case,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from app.core.config import settings
@@ -163,6 +174,53 @@ def mark_retrying(
     return _changed(result)
 
 
+def schedule_infrastructure_retry(
+    executor: Executor, job_id: uuid.UUID, attempt: int, error: str
+) -> JobState | None:
+    """Record that the attempt was cut short by the database or the broker going away.
+
+    Within the budget the job goes back to the outbox as retrying, due after a backoff
+    (the relay publishes it then); past it the job fails. Returns the new state, or
+    None if the attempt was no longer this one's to record.
+    """
+    exhausted = Job.infra_retries >= settings.job_infrastructure_retries
+    backoff = func.least(
+        settings.job_infrastructure_backoff_seconds
+        * func.power(2, Job.infra_retries)
+        * (0.5 + func.random()),
+        settings.job_infrastructure_backoff_max_seconds,
+    )
+    failed_text = func.concat(
+        "infrastructure error on ", Job.infra_retries + 1, " attempts in a row: ", error
+    )
+    row = executor.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.STARTED, Job.attempts == attempt)
+        .values(
+            state=case((exhausted, literal(JobState.FAILED.value)), else_=JobState.RETRYING.value),
+            infra_retries=Job.infra_retries + 1,
+            last_error=func.left(
+                case((exhausted, failed_text), else_="infrastructure error: " + error),
+                ERROR_TEXT_LIMIT,
+            ),
+            lease_expires_at=None,
+            finished_at=case((exhausted, func.now()), else_=None),
+            next_attempt_at=case(
+                (exhausted, None), else_=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, backoff)
+            ),
+            # Back in the outbox: the relay publishes it once it is due.
+            published_at=case((exhausted, Job.published_at), else_=None),
+        )
+        .returning(Job.state)
+    ).first()
+    return None if row is None else JobState(row.state)
+
+
+def mark_unpublished(executor: Executor, job_id: uuid.UUID) -> None:
+    """Put a job back in the outbox, for the relay to publish (when it is due)."""
+    executor.execute(update(Job).where(Job.id == job_id).values(published_at=None))
+
+
 def mark_unrunnable(session: Session, job_id: uuid.UUID, reason: str) -> bool:
     """Fail a job no worker can run (its task is unknown, or its message was refused)."""
     result = session.execute(
@@ -189,6 +247,7 @@ def lock_unpublished(session: Session, limit: int, min_age_seconds: float) -> li
             .where(
                 Job.published_at.is_(None),
                 Job.created_at <= func.now() - timedelta(seconds=min_age_seconds),
+                or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= func.now()),
                 Job.state.in_([JobState.QUEUED, JobState.RETRYING, JobState.STARTED]),
             )
             .order_by(Job.created_at)

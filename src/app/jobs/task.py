@@ -3,23 +3,35 @@
 Before running, a worker claims the job in the ledger; a job that is finished,
 cancelled or running elsewhere is acknowledged and skipped. The outcome (success,
 scheduled retry, failure) is written back under the same claim.
+
+An attempt cut short because the database or the broker went away is not the task's
+failure: it goes back to the outbox, due after a backoff, on a budget of its own. The
+ledger writes themselves try again while the database is away, and a write that
+cannot be made leaves the job to the lease takeover: never recorded wrong.
 """
 
 import logging
 import os
 import socket
+import time
 import uuid
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from celery import Task
-from celery.exceptions import Retry
+from celery.exceptions import Ignore, Reject, Retry
 
+from app.core.config import settings
 from app.core.db import autocommit, transaction
 from app.core.logging import job_id_var, request_id_var
 from app.jobs import ledger
+from app.jobs.infrastructure import is_infrastructure_error
+from app.models.job import JobState
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _current_attempt: ContextVar[tuple[uuid.UUID, int] | None] = ContextVar(
     "current_attempt", default=None
@@ -34,7 +46,14 @@ class DurableTask(Task):  # type: ignore[type-arg]
         job_token = job_id_var.set(str(job_id))
         try:
             holder = ledger.Holder(self.request.hostname or socket.gethostname(), os.getpid())
-            claim = _claim(job_id, holder)
+            try:
+                claim = _ledger_write(lambda: _claim(job_id, holder))
+            except Exception as exc:
+                if not is_infrastructure_error(exc):
+                    raise
+                # The broker delivers the message again; the ledger is not touched.
+                logger.warning("Job %s: the ledger is unreachable (%s)", job_id, _describe(exc))
+                raise Reject(exc, requeue=True) from exc
             if claim.refusal is ledger.ClaimRefusal.UNTRACKED:
                 return super().__call__(*args, **kwargs)
             if claim.attempt is None:
@@ -55,27 +74,81 @@ class DurableTask(Task):  # type: ignore[type-arg]
         token = _current_attempt.set((job_id, attempt))
         try:
             result = super().__call__(*args, **kwargs)
-        except (Retry, SystemExit, KeyboardInterrupt):
+        except (Retry, Reject, Ignore, SystemExit, KeyboardInterrupt):
             # SystemExit is the pool process being stopped (cold shutdown, hard time
             # limit), not the task failing: the attempt stays started, and the lease
             # takeover runs it again, counting a worker loss.
             raise
         except BaseException as exc:
-            with autocommit() as connection:
-                ledger.mark_failed(connection, job_id, attempt, _describe(exc))
-            logger.error(
-                "Job %s (%s) failed on attempt %d: %s", job_id, self.name, attempt, _describe(exc)
-            )
+            if is_infrastructure_error(exc):
+                self._retry_after_infrastructure_error(job_id, attempt, exc)
+            error = _describe(exc)
+            _ledger_write(lambda: _finish(ledger.mark_failed, job_id, attempt, error))
+            logger.error("Job %s (%s) failed on attempt %d: %s", job_id, self.name, attempt, error)
             raise
         finally:
             _current_attempt.reset(token)
-        with autocommit() as connection:
-            recorded = ledger.mark_succeeded(connection, job_id, attempt)
+        try:
+            recorded = _ledger_write(lambda: _finish(ledger.mark_succeeded, job_id, attempt))
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            # Never recorded wrong: the job stays started, and the lease takeover runs it
+            # again, which finds its effect done.
+            logger.error(
+                "Job %s attempt %d succeeded but the ledger is unreachable (%s); "
+                "the lease takeover will finish it",
+                job_id,
+                attempt,
+                _describe(exc),
+            )
+            return result
         if recorded:
             logger.info("Job %s (%s) succeeded on attempt %d", job_id, self.name, attempt)
         else:
             logger.warning("Job %s attempt %d finished after another took it over", job_id, attempt)
         return result
+
+    def _retry_after_infrastructure_error(
+        self, job_id: uuid.UUID, attempt: int, error: BaseException
+    ) -> NoReturn:
+        """Send the job back through the outbox (raising Ignore), or fail it once its
+        budget is spent (raising the error)."""
+        try:
+            state = _ledger_write(
+                lambda: _finish(
+                    ledger.schedule_infrastructure_retry, job_id, attempt, _describe(error)
+                )
+            )
+        except Exception as exc:
+            if not is_infrastructure_error(exc):
+                raise
+            logger.error(
+                "Job %s attempt %d was cut short (%s) and the ledger is unreachable; "
+                "the lease takeover will run it again",
+                job_id,
+                attempt,
+                _describe(error),
+            )
+            raise Ignore() from error
+        if state is JobState.FAILED:
+            logger.error(
+                "Job %s (%s) failed: infrastructure errors on %d attempts in a row: %s",
+                job_id,
+                self.name,
+                settings.job_infrastructure_retries + 1,
+                _describe(error),
+            )
+            raise error
+        logger.warning(
+            "Job %s (%s) attempt %d was cut short by its infrastructure (%s); "
+            "it runs again from the outbox after a backoff",
+            job_id,
+            self.name,
+            attempt,
+            _describe(error),
+        )
+        raise Ignore() from error
 
     def retry(
         self,
@@ -100,8 +173,7 @@ class DurableTask(Task):  # type: ignore[type-arg]
         if current is not None and retries_left:
             job_id, attempt = current
             delay = self.default_retry_delay if countdown is None else countdown
-            with transaction() as session:
-                ledger.mark_retrying(session, job_id, attempt, _describe(exc), float(delay))
+            _ledger_write(lambda: _mark_retrying(job_id, attempt, _describe(exc), float(delay)))
             logger.warning(
                 "Job %s (%s) attempt %d failed (%s); retry %d of %s in %.1fs",
                 job_id,
@@ -112,16 +184,54 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 limit,
                 float(delay),
             )
-        return super().retry(
-            args=args,
-            kwargs=kwargs,
-            exc=exc,
-            throw=throw,
-            eta=eta,
-            countdown=countdown,
-            max_retries=max_retries,
-            **options,
-        )
+        try:
+            return super().retry(
+                args=args,
+                kwargs=kwargs,
+                exc=exc,
+                throw=throw,
+                eta=eta,
+                countdown=countdown,
+                max_retries=max_retries,
+                **options,
+            )
+        except Reject:
+            # Celery could not publish the retry (the broker is away) and drops the
+            # message: the ledger's outbox publishes it instead, once it is due.
+            if current is not None and retries_left:
+                _ledger_write(lambda: _unpublish(current[0]))
+            raise
+
+
+def _ledger_write(write: Callable[[], T]) -> T:
+    """Run one ledger write, trying again while the database is away, for up to
+    JOB_LEDGER_RETRY_SECONDS; each try takes a fresh pooled connection."""
+    deadline = time.monotonic() + settings.job_ledger_retry_seconds
+    delay = 0.05
+    while True:
+        try:
+            return write()
+        except Exception as exc:
+            if not is_infrastructure_error(exc) or time.monotonic() + delay > deadline:
+                raise
+            logger.warning("Ledger write failed (%s); trying again", _describe(exc))
+            time.sleep(delay)
+            delay = min(2 * delay, 1.0)
+
+
+def _finish(write: Callable[..., T], job_id: uuid.UUID, attempt: int, *args: Any) -> T:
+    with autocommit() as connection:
+        return write(connection, job_id, attempt, *args)
+
+
+def _mark_retrying(job_id: uuid.UUID, attempt: int, error: str, countdown: float) -> bool:
+    with transaction() as session:
+        return ledger.mark_retrying(session, job_id, attempt, error, countdown)
+
+
+def _unpublish(job_id: uuid.UUID) -> None:
+    with autocommit() as connection:
+        ledger.mark_unpublished(connection, job_id)
 
 
 def _claim(job_id: uuid.UUID, holder: ledger.Holder) -> ledger.Claim:

@@ -47,6 +47,9 @@ class Job(Base):
     worker_losses: Mapped[int] = mapped_column(Integer, default=0)
     # Retries used by the current run; Celery's retry budget is checked against it.
     retries: Mapped[int] = mapped_column(Integer, default=0)
+    # Attempts cut short because the database or the broker went away; a budget of
+    # their own, apart from the task's retries.
+    infra_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     # The HTTP request that enqueued the job, so their logs can be joined.
     request_id: Mapped[str | None] = mapped_column(String(64))

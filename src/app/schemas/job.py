@@ -18,6 +18,8 @@ class JobRead(BaseModel):
     attempts: int
     max_attempts: int
     worker_losses: int
+    # Attempts cut short by the database or the broker going away (not the task's failures).
+    infra_retries: int
     last_error: str | None
     worker: str | None
     request_id: str | None

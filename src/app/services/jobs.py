@@ -71,6 +71,7 @@ def retry_job(session: Session, job_id: uuid.UUID) -> Job:
     job.state = JobState.QUEUED
     job.retries = 0
     job.worker_losses = 0
+    job.infra_retries = 0
     job.finished_at = None
     job.published_at = None
     job.next_attempt_at = None
