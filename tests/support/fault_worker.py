@@ -18,7 +18,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import text
 
-from app.core.db import autocommit
+from app.core.db import autocommit, transaction
 from app.tasks.catalog import TaskSpec
 from app.tasks.example_tasks import send_welcome_email
 from app.worker import celery_app
@@ -47,14 +47,43 @@ def retry_in_half_a_second(self: Task) -> None:  # type: ignore[type-arg]
 
 
 @celery_app.task(name=RECORD.name, bind=True)
-def record(self: Task, key: str, seconds: float = 0.0, ignore_soft_limit: bool = False) -> None:  # type: ignore[type-arg]
-    """Record the execution, work for `seconds`, then record the job's one effect."""
+def record(
+    self: Task,  # type: ignore[type-arg]
+    key: str,
+    seconds: float = 0.0,
+    ignore_soft_limit: bool = False,
+    linger: float = 0.0,
+) -> None:
+    """Record the execution, work for `seconds`, record the job's one effect, then wait
+    `linger` seconds before the outcome is written."""
     job_id = uuid.UUID(self.request.id)
     with autocommit() as connection:
         record_execution(connection, job_id, key)
     sleep_through(seconds, ignore_soft_limit)
     with autocommit() as connection:
         record_effect(connection, job_id, key)
+    time.sleep(linger)
+
+
+LOSE_CONNECTION = TaskSpec("faults.lose_connection", max_retries=0)
+
+
+@celery_app.task(name=LOSE_CONNECTION.name, bind=True)
+def lose_connection(self: Task, key: str, times: int) -> None:  # type: ignore[type-arg]
+    """The first `times` attempts lose their database connection mid-transaction (the
+    server terminates the backend, as a restart does); the next records the effect."""
+    job_id = uuid.UUID(self.request.id)
+    with autocommit() as connection:
+        record_execution(connection, job_id, key)
+        executions = connection.scalar(
+            text("SELECT count(*) FROM executions WHERE job_id = :id"), {"id": job_id}
+        )
+    with transaction() as session:
+        backend = session.scalar(text("SELECT pg_backend_pid()"))
+        if executions <= times:
+            with autocommit() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+        record_effect(session.connection(), job_id, key)
 
 
 def sleep_through(seconds: float, ignore_soft_limit: bool) -> None:

@@ -16,6 +16,8 @@ from typing import Protocol
 
 import httpx
 
+from app.jobs.task import process_is_gone
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 
@@ -403,6 +405,37 @@ class PrivatePostgres:
         """`immediate` is a crash: no checkpoint, recovery on the next start."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def kill(self) -> None:
+        """kill -9 of the server: its backends exit when they see it gone."""
+        postmaster = self._postmaster_pid()
+        backends = _children(postmaster)
+        os.kill(postmaster, signal.SIGKILL)
+        wait_until(
+            lambda: all(process_is_gone(pid) for pid in [postmaster, *backends]),
+            30,
+            what="the backends to exit",
+        )
+        # The dead server may linger as a zombie where nothing reaps it, and its pid in
+        # the lock file would then look alive to the next start: drop the lock, as a
+        # container restart would.
+        (self.data / "postmaster.pid").unlink()
+        for lock in self.dir.glob(".s.PGSQL.*.lock"):
+            lock.unlink()
+
+    def freeze(self) -> None:
+        """SIGSTOP the server and every backend: connections stay open, nothing answers."""
+        postmaster = self._postmaster_pid()
+        for pid in [postmaster, *_children(postmaster)]:
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        postmaster = self._postmaster_pid()
+        for pid in [postmaster, *_children(postmaster)]:
+            os.kill(pid, signal.SIGCONT)
+
+    def _postmaster_pid(self) -> int:
+        return int((self.data / "postmaster.pid").read_text().split()[0])
+
     def remove(self) -> None:
         subprocess.run(
             [
@@ -425,6 +458,19 @@ class PrivatePostgres:
             capture_output=True,
             timeout=120,
         )
+
+
+def _children(parent: int) -> list[int]:
+    """The pids whose parent is `parent`, read from /proc."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
 
 
 def _postgres_binary(name: str) -> str:
