@@ -1,5 +1,5 @@
-"""The broker stopped, frozen, crashed or restarted, and misconfigured (reliability.md
-§5: T03, T07, T08, T09, T11): requests still answer, no accepted job is lost."""
+"""The broker stopped, frozen, crashed or restarted, and misconfigured (T03, T07, T08,
+T09, T11 in docs/reliability.md): requests still answer, no accepted job is lost."""
 
 import subprocess
 import sys

@@ -1,4 +1,4 @@
-"""What clients send (reliability.md §5: T14, T17): duplicate submissions make one
+"""What clients send (T14, T17 in docs/reliability.md): duplicate submissions make one
 job, malformed ones make none, and neither gets a 500."""
 
 import time

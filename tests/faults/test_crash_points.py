@@ -1,4 +1,4 @@
-"""Processes killed between two steps that must both happen (reliability.md §5: T13):
+"""Processes killed between two steps that must both happen (T13 in docs/reliability.md):
 after the commit and before the publish, after the publish and before the outbox
 row is marked. The control shows the same crash losing a job without the outbox."""
 

@@ -1,4 +1,4 @@
-"""PostgreSQL stopped under load (reliability.md §5: T12): the API refuses fast and
+"""PostgreSQL stopped under load (T12 in docs/reliability.md): the API refuses fast and
 never accepts a job it did not commit; jobs finish once the database is back."""
 
 import time

@@ -1,4 +1,5 @@
-"""Issue #3's fault tests: real processes, real signals; each asserts nothing is lost."""
+"""Fault tests that `make test` runs: real processes, real signals; each asserts nothing
+is lost."""
 
 import os
 import signal

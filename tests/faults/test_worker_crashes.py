@@ -1,5 +1,5 @@
-"""Workers killed, stopped or wedged mid-task (reliability.md §5: T01, T02, T05, T06,
-T15, T16): no accepted job is lost and no job's effect happens twice."""
+"""Workers killed, stopped or wedged mid-task (T01, T02, T05, T06, T15, T16 in
+docs/reliability.md): no accepted job is lost and no job's effect happens twice."""
 
 import signal
 import statistics
