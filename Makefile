@@ -85,10 +85,12 @@ fmt: ## Format and autofix
 bench: ## Benchmark the durable job path against raw Celery (~7 min; QUICK=1 for ~1 min)
 	$(UV) run python -m bench.run $(if $(QUICK),--quick)
 
-faults: ## The fault-injection suite and its table (~10 min; REPEAT=1 for CI's ~9 min run)
+faults: ## The fault-injection suite and its table (~10 min; REPEAT=1 for CI's ~9 min run; BROKER=rabbitmq; FAULTS=<test files>)
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) sync --quiet
-	FAULT_REPEAT=$(or $(REPEAT),20) FAULT_TABLE=faults-table.md $(UV) run pytest tests/faults -m faults
+	TEST_BROKER=$(or $(BROKER),redis) FAULT_REPEAT=$(or $(REPEAT),20) \
+		FAULT_TABLE=faults-table$(if $(filter rabbitmq,$(BROKER)),-rabbitmq).md \
+		$(UV) run pytest $(or $(FAULTS),tests/faults) -m faults
 
 smoke: ## Start the compose stack, exercise it over HTTP, tear it down (BROKER=rabbitmq too)
 	SMOKE_BROKER=$(or $(BROKER),redis) bash scripts/smoke.sh
