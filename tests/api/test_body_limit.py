@@ -106,4 +106,3 @@ def _open_slow_client(api_url: str) -> socket.socket:
         b"Content-Length: 1000\r\n\r\n" + b'{"email": '
     )
     return client
-
