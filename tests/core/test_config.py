@@ -139,3 +139,11 @@ def test_env_example_lists_every_setting_with_its_default(
     assert set(shown) - set(variables) == COMPOSE_ONLY
     for name, field in Settings.model_fields.items():
         assert getattr(example, name) == field.default, f"{name.upper()}: not the default"
+
+
+def test_the_configuration_guide_explains_every_setting() -> None:
+    guide = (ENV_EXAMPLE.parent / "docs" / "configuration.md").read_text()
+
+    missing = [n.upper() for n in Settings.model_fields if f"`{n.upper()}`" not in guide]
+
+    assert not missing, f"docs/configuration.md does not explain {missing}"
