@@ -73,7 +73,7 @@ dev: venv ## Run API (port 8000), worker and relay locally against the services 
 migrate: venv ## Create the database if missing and apply the migrations
 	$(UV) run python -m app.core.migrate
 
-test: venv ## Run the test suite against the local PostgreSQL and Redis
+test: venv ## Run the test suite against PostgreSQL and Redis on 127.0.0.1 (make services starts them)
 	$(UV) run pytest
 
 test-rabbitmq: venv ## The same suite on the local RabbitMQ (5672; a vhost per run, made with rabbitmqctl)
