@@ -1,8 +1,10 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 COMPOSE ?= docker compose
-# uv runs everything; where it is missing, `make test` and `make dev` install it with pip.
-UV ?= $(if $(shell command -v uv 2>/dev/null),uv,python3 -m uv)
+# uv runs everything; scripts/uv.sh installs it first on a machine that has none.
+UV ?= bash scripts/uv.sh
+# The local PostgreSQL, Redis and RabbitMQ of `make services`, for `make dev` and `make test`.
+SERVICES := $(COMPOSE) -f docker-compose.services.yml
 
 # make up BROKER=rabbitmq: RabbitMQ is the broker (the compose profile `rabbitmq`).
 ifeq ($(BROKER),rabbitmq)
@@ -11,7 +13,8 @@ COMPOSE := COMPOSE_PROFILES=rabbitmq \
 	$(COMPOSE)
 endif
 
-.PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-beat logs-flower ps dev migrate test test-rabbitmq faults lint fmt smoke bench
+.PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-beat logs-flower ps \
+	venv services services-down dev migrate test test-rabbitmq faults lint fmt smoke bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,10 +52,17 @@ logs-flower: secrets ## Follow Flower's logs
 ps: secrets ## Show the stack's services and their health
 	$(COMPOSE) ps
 
-dev: ## Run API (port 8000), worker and relay locally against the services in .env
+venv: ## Install the project and its tools into .venv from uv.lock (and uv itself, where missing)
+	$(UV) sync --frozen --quiet
+
+services: ## Start PostgreSQL, Redis and RabbitMQ in Docker on 127.0.0.1, for make dev and make test
+	$(SERVICES) up -d --wait
+
+services-down: ## Stop the services of make services (add ARGS=-v to drop their data)
+	$(SERVICES) down $(ARGS)
+
+dev: venv ## Run API (port 8000), worker and relay locally against the services in .env
 	@test -f .env || cp .env.example .env
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --quiet
 	$(UV) run python -m app.core.migrate
 	@trap 'kill 0' EXIT INT TERM; \
 	$(UV) run celery -A app.worker.celery_app worker -l info -c 2 & \
@@ -60,34 +70,28 @@ dev: ## Run API (port 8000), worker and relay locally against the services in .e
 	$(UV) run uvicorn app.main:app --reload --port 8000 & \
 	wait
 
-migrate: ## Create the database if missing and apply the migrations
+migrate: venv ## Create the database if missing and apply the migrations
 	$(UV) run python -m app.core.migrate
 
-test: ## Run the test suite against the local PostgreSQL and Redis
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --quiet
+test: venv ## Run the test suite against PostgreSQL and Redis on 127.0.0.1 (make services starts them)
 	$(UV) run pytest
 
-test-rabbitmq: ## The same suite on the local RabbitMQ (5672; a vhost per run, made with rabbitmqctl)
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --quiet
+test-rabbitmq: venv ## The same suite on the local RabbitMQ (5672; a vhost per run, made with rabbitmqctl)
 	TEST_BROKER=rabbitmq $(UV) run pytest
 
-lint: ## ruff and mypy
+lint: venv ## ruff and mypy
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy
 
-fmt: ## Format and autofix
+fmt: venv ## Format and autofix
 	$(UV) run ruff format .
 	$(UV) run ruff check --fix .
 
-bench: ## Benchmark the durable job path against raw Celery (~7 min; QUICK=1 for ~1 min)
+bench: venv ## Benchmark the durable job path against raw Celery (~7 min; QUICK=1 for ~1 min)
 	$(UV) run python -m bench.run $(if $(QUICK),--quick)
 
-faults: ## The fault-injection suite and its table (~10 min; REPEAT=1 for CI's ~9 min run; BROKER=rabbitmq; FAULTS=<test files>)
-	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --quiet
+faults: venv ## The fault-injection suite and its table (~10 min; REPEAT=1 for CI's ~9 min run; BROKER=rabbitmq; FAULTS=<test files>)
 	TEST_BROKER=$(or $(BROKER),redis) FAULT_REPEAT=$(or $(REPEAT),20) \
 		FAULT_TABLE=faults-table$(if $(filter rabbitmq,$(BROKER)),-rabbitmq).md \
 		$(UV) run pytest $(or $(FAULTS),tests/faults) -m faults

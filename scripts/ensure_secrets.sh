@@ -20,6 +20,7 @@ ensure() {
 }
 
 added=()
+ensure POSTGRES_PASSWORD "$(random_hex 24)"
 ensure REDIS_PASSWORD "$(random_hex 24)"
 ensure RABBITMQ_PASSWORD "$(random_hex 24)"
 ensure FLOWER_BASIC_AUTH "admin:$(random_hex 16)"

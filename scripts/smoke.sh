@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Smoke test of the Docker Compose stack (`make smoke`), run from anywhere in the repo.
 #
-# Builds and starts the whole stack under its own project name and port, then over
-# HTTP: creates a user and waits for its welcome-email job to succeed; makes the
-# worker fail every send and watches a job go through its 3 retries to `failed`;
+# Builds and starts the whole stack under its own project name and port, with an env
+# file of its own written as a developer's .env would be (LOG_FORMAT=text, among
+# others), then over HTTP: creates a user and waits for its welcome-email job to
+# succeed; checks that settings written to the env file reach the worker, then changes
+# one there (every send fails) and watches a job go through its 3 retries to `failed`;
 # checks that the ledger page is served and that the JSON it reads lists that failed
-# job (the page's script itself is tested in Chromium by tests/browser/); scales to
-# 3 workers and checks that all of them answer. The stack and its volumes
-# are removed at the end, whatever happens (SMOKE_KEEP=1 leaves it running).
+# job (the page's script itself is tested in Chromium by tests/browser/); sends 20
+# oversized bodies, each of which must get its 413; scales to 3 workers and checks
+# that all of them answer; and finally that every line every app container logged is
+# JSON. The stack and its volumes are removed at the end, whatever happens
+# (SMOKE_KEEP=1 leaves it running).
 #
 # Needs: docker with Compose v2, curl, python3 (JSON and timestamps).
 # Knobs: COMPOSE_PROJECT_NAME (durable-jobs-smoke), SMOKE_API_PORT (18000),
@@ -22,11 +26,12 @@ SMOKE_BROKER="${SMOKE_BROKER:-redis}"
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-durable-jobs-smoke-$SMOKE_BROKER}"
 export API_PORT="${SMOKE_API_PORT:-18000}"
 export FLOWER_PORT="${SMOKE_FLOWER_PORT:-15555}"
-# Fresh secrets each run, winning over ./.env: the jobs API is on for this stack only.
+# Fresh secrets each run: the jobs API is on for this stack only.
 random_hex() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
-ADMIN_TOKEN="smoke-$(random_hex)" REDIS_PASSWORD="$(random_hex)"
+ADMIN_TOKEN="smoke-$(random_hex)" REDIS_PASSWORD="$(random_hex)" POSTGRES_PASSWORD="$(random_hex)"
 RABBITMQ_PASSWORD="$(random_hex)" FLOWER_PASSWORD="$(random_hex)"
-export ADMIN_TOKEN REDIS_PASSWORD RABBITMQ_PASSWORD FLOWER_BASIC_AUTH="smoke:$FLOWER_PASSWORD"
+export ADMIN_TOKEN REDIS_PASSWORD POSTGRES_PASSWORD RABBITMQ_PASSWORD
+export FLOWER_BASIC_AUTH="smoke:$FLOWER_PASSWORD"
 case "$SMOKE_BROKER" in
 redis) export COMPOSE_PROFILES="" COMPOSE_BROKER_URL="" ;;
 rabbitmq)
@@ -35,9 +40,7 @@ rabbitmq)
     ;;
 *) echo "SMOKE_BROKER must be redis or rabbitmq, not $SMOKE_BROKER" >&2 && exit 2 ;;
 esac
-# The values below win over ./.env, so a developer's .env cannot change the test.
-export EMAIL_SIMULATED_FAILURES=0 EMAIL_MAX_RETRIES=3 EMAIL_RETRY_BACKOFF=1 \
-    EMAIL_SEND_SECONDS=0.5 LOG_LEVEL=INFO
+EMAIL_RETRY_BACKOFF=1 EMAIL_SEND_SECONDS=0.5
 TIMEOUT="${SMOKE_TIMEOUT:-60}"
 ORIGIN="http://127.0.0.1:${API_PORT}"
 BASE="$ORIGIN/api/v1"
@@ -46,12 +49,33 @@ TASK=users.send_welcome_email
 TMP="$(mktemp -d)"
 SUMMARY=()
 
+# The stack's env file, in place of ./.env (which this test never reads): what
+# `make up` would write, plus values a developer's .env would hold. Compose reads it
+# for ${...} too, so nothing in ./.env can change the test.
+export ENV_FILE="$TMP/smoke.env"
+{
+    cat .env.example
+    printf '%s\n' LOG_FORMAT=text LOG_LEVEL=INFO EMAIL_SIMULATED_FAILURES=0 EMAIL_MAX_RETRIES=3 \
+        "EMAIL_RETRY_BACKOFF=$EMAIL_RETRY_BACKOFF" "EMAIL_SEND_SECONDS=$EMAIL_SEND_SECONDS" \
+        JOB_RETENTION_DAYS=9 WORKER_FORGET_AFTER_SECONDS=1234 \
+        "POSTGRES_PASSWORD=$POSTGRES_PASSWORD" "REDIS_PASSWORD=$REDIS_PASSWORD" \
+        "RABBITMQ_PASSWORD=$RABBITMQ_PASSWORD" "FLOWER_BASIC_AUTH=$FLOWER_BASIC_AUTH" \
+        "ADMIN_TOKEN=$ADMIN_TOKEN"
+} >"$ENV_FILE"
+# set_env NAME VALUE: change a setting in the env file, as a user edits .env.
+set_env() { sed -i "s/^$1=.*/$1=$2/" "$ENV_FILE"; }
+# worker_setting NAME: the value the worker's Settings hold.
+worker_setting() {
+    compose exec -T worker python -c \
+        "import sys; from app.core.config import settings; print(getattr(settings, sys.argv[1]))" "$1"
+}
+
 say() { printf '\n==> %s\n' "$*"; }
 fail() {
     printf '\nsmoke: FAIL: %s\n' "$*" >&2
     exit 1
 }
-compose() { docker compose --ansi never "$@"; }
+compose() { docker compose --ansi never --env-file "$ENV_FILE" "$@"; }
 # Some Compose versions put terminal escapes (ESC[2K) before log lines even without a tty.
 ESC=$'\e'
 strip_ansi() { sed "s/${ESC}\[[0-9;]*[A-Za-z]//g"; }
@@ -225,7 +249,10 @@ wrong="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -u smoke:wrong "$
 [[ "$wrong" == 401 ]] || fail "Flower with a wrong password answered $wrong, not 401"
 right="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -u "$FLOWER_BASIC_AUTH" "$FLOWER/workers")"
 [[ "$right" == 200 ]] || fail "Flower with the password answered $right, not 200"
-echo "Flower: 401 without or with a wrong password, 200 with it"
+metrics_anonymous="$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 "$FLOWER/metrics")"
+[[ "$metrics_anonymous" == 401 ]] ||
+    fail "Flower's /metrics without credentials answered $metrics_anonymous, not 401"
+echo "Flower: 401 without or with a wrong password (/metrics too), 200 with it"
 SUMMARY+=("every service healthy; no broker or database port published; non-root; Redis wants its password; /metrics answers; Flower asks for a password")
 
 say "Health probes"
@@ -268,11 +295,24 @@ SUMMARY+=("POST /users response time: ${ok_post_seconds}s")
 SUMMARY+=("enqueue->start (POST sent to 'attempt 1 started'): ${to_start}s (received after ${to_received}s)")
 SUMMARY+=("enqueue->succeeded: ${to_done}s (EMAIL_SEND_SECONDS=$EMAIL_SEND_SECONDS)")
 
+say "Settings: the env file's values reach the worker, and so does a change to one"
+for setting in job_retention_days:9.0 worker_forget_after_seconds:1234.0 log_format:json; do
+    seen="$(worker_setting "${setting%%:*}")" || fail "could not read the worker's settings"
+    [[ "$seen" == "${setting#*:}" ]] || fail "the worker has ${setting%%:*}=$seen, not ${setting#*:}"
+done
+echo "worker: JOB_RETENTION_DAYS=9 and WORKER_FORGET_AFTER_SECONDS=1234 from the env file;"
+echo "        LOG_FORMAT=json although the env file says text"
+
 say "Failure path: the worker's mail server fails 4 times (3 retries, then failed)"
 t0="$(now)"
-EMAIL_SIMULATED_FAILURES=4 compose up -d --no-deps --wait worker ||
+set_env EMAIL_SIMULATED_FAILURES 4
+compose up -d --no-deps --wait worker ||
     fail "the worker did not come back healthy with EMAIL_SIMULATED_FAILURES=4"
-echo "worker recreated with EMAIL_SIMULATED_FAILURES=4 in $(elapsed "$t0" "$(now)")s"
+seen="$(worker_setting email_simulated_failures)"
+[[ "$seen" == 4 ]] || fail "EMAIL_SIMULATED_FAILURES=4 in the env file, but the worker has $seen"
+echo "EMAIL_SIMULATED_FAILURES=4 written to the env file; the worker was recreated with it" \
+    "in $(elapsed "$t0" "$(now)")s"
+SUMMARY+=("settings: the env file's values reach the worker, and a changed one after compose up")
 create_user failing
 bad_job=$JOB_ID bad_post_at=$POST_AT
 wait_for_log "Task $TASK[$bad_job] received" >/dev/null
@@ -309,7 +349,29 @@ http GET "/jobs?state=failed"
 echo "GET /admin/jobs -> 200; GET /jobs?state=failed lists job $bad_job with its error"
 SUMMARY+=("ledger page: served; the failed jobs it lists include $bad_job")
 
-say "Scaling: docker compose up -d --scale worker=3 --wait"
+say "Oversized bodies: 20 of 20 POSTs of 2 MB get their 413 (no connection reset)"
+python3 - "$BASE/users" <<'PY' || fail "not every oversized body got its 413"
+import json, sys, urllib.error, urllib.request
+body = json.dumps({"email": "big@example.com", "full_name": "x" * 2_000_000}).encode()
+outcomes = []
+for _ in range(20):
+    request = urllib.request.Request(
+        sys.argv[1], data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            outcomes.append(str(response.status))
+    except urllib.error.HTTPError as answer:
+        outcomes.append(str(answer.code))
+    except OSError as error:  # URLError: a reset connection
+        outcomes.append(type(error).__name__)
+print("answers:", ", ".join(outcomes))
+sys.exit(None if outcomes == ["413"] * 20 else "expected 413 twenty times")
+PY
+SUMMARY+=("oversized bodies: 20 of 20 got 413")
+
+say "Scaling: docker compose up -d --scale worker=3 --wait (the mail server works again)"
+set_env EMAIL_SIMULATED_FAILURES 0
 t0="$(now)"
 compose up -d --scale worker=3 --wait || fail "scaling to 3 workers failed"
 scale_seconds="$(elapsed "$t0" "$(now)")"
@@ -328,6 +390,32 @@ create_user scaled
 wait_for_log "Job $JOB_ID ($TASK) succeeded on attempt 1" >/dev/null
 echo "job $JOB_ID succeeded with 3 workers"
 SUMMARY+=("scale to 3 workers until healthy: ${scale_seconds}s; /health/workers lists 3")
+
+say "Logs: every line of every app container is JSON"
+for service in migrate api worker relay beat flower; do
+    service_logs --no-log-prefix "$service" >"$TMP/$service.log"
+done
+python3 - "$TMP" <<'PY' || fail "a container logged a line that is not JSON"
+import json, pathlib, sys
+problems, counts = [], []
+for service in ("migrate", "api", "worker", "relay", "beat", "flower"):
+    text = pathlib.Path(sys.argv[1], f"{service}.log").read_text()
+    lines = [line for line in text.splitlines() if line.strip()]
+    for line in lines:
+        try:
+            assert isinstance(json.loads(line), dict)
+        except (ValueError, AssertionError):
+            problems.append(f"{service}: {line[:200]}")
+    counts.append(f"{service} {len(lines)}")
+    if not lines:
+        problems.append(f"{service}: logged nothing")
+print("JSON lines:", ", ".join(counts))
+for problem in problems[:20]:
+    print("  not JSON:", problem)
+sys.exit(1 if problems else None)
+PY
+grep -q '"logger": "uvicorn.access"' "$TMP/api.log" || fail "no uvicorn access line in the API's logs"
+SUMMARY+=("logs: every line of migrate, api, worker, relay, beat and flower is JSON, access lines too")
 
 say "Smoke test passed"
 for line in "${SUMMARY[@]}"; do

@@ -3,10 +3,14 @@
 Run it with `python -m app.flower`. Flower's own options come from FLOWER_*
 variables; this refuses to start unless FLOWER_BASIC_AUTH holds `user:password`
 pairs (comma-separated), because an open Flower can revoke and inspect any task.
+Flower's /metrics answers anyone by default; here it asks for the password too.
 """
 
 import os
 import sys
+from typing import Any
+
+from tornado.web import HTTPError
 
 MIN_PASSWORD_LENGTH = 12
 CELERY_APP = "app.worker.celery_app"
@@ -34,7 +38,31 @@ def main() -> None:
     )
     if problem:
         sys.exit(f"Flower not started: {problem}")
-    os.execvp("celery", ["celery", "-A", CELERY_APP, "flower", *sys.argv[1:]])
+    _protect_metrics()
+    from celery.bin.celery import main as celery_main
+
+    from app.core.logging import configure_logging
+
+    # Before Flower's options are parsed: tornado then adds no text handler of its own.
+    configure_logging()
+
+    sys.argv = ["celery", "-A", CELERY_APP, "flower", *sys.argv[1:]]
+    celery_main()
+
+
+def _protect_metrics() -> None:
+    """Put Flower's /metrics behind the same basic auth as its pages."""
+    from flower.views.monitor import Metrics
+
+    unprotected = Metrics.get
+
+    async def get(self: Any) -> None:
+        # current_user raises 401 on missing or wrong credentials; None is refused too.
+        if not self.current_user:
+            raise HTTPError(401)
+        await unprotected(self)
+
+    Metrics.get = get
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Start a worker with `celery -A app.worker.celery_app worker -l info`.
 import logging
 from typing import Any
 
+import celery.apps.worker
 from celery import Celery, bootsteps
 from celery.signals import beat_init, setup_logging, task_unknown, worker_process_init
 from kombu import Exchange, Queue
@@ -213,6 +214,16 @@ celery_app.steps["consumer"].add(DeclareDeadLetterQueues)
 @setup_logging.connect
 def _use_our_logging(**_: Any) -> None:
     configure_logging()
+
+
+def _say_through_logging(message: str, *_: Any) -> None:
+    """Celery writes its shutdown notices straight to the console, past logging: as log
+    lines they stay JSON in containers. (They are said from a signal handler; logging's
+    handler lock is reentrant, so the worst case is one line cut by another.)"""
+    logging.getLogger("celery.apps.worker").info(message)
+
+
+celery.apps.worker.safe_say = _say_through_logging  # type: ignore[attr-defined]
 
 
 @beat_init.connect

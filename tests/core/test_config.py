@@ -1,5 +1,8 @@
 """Settings refuse combinations that would make jobs unsafe, at start-up."""
 
+import re
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -8,6 +11,10 @@ from app.worker import build_celery_config
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+EXAMPLE_LINE = re.compile(r"^# ([A-Z][A-Z0-9_]*)=(.*)$", re.MULTILINE)
+# Variables of .env.example that docker-compose.yml reads, not the app.
+COMPOSE_ONLY = {"API_PORT", "FLOWER_PORT", "WORKER_CONCURRENCY", "APP_IMAGE"}
 
 
 def settings(**values: object) -> Settings:
@@ -94,3 +101,49 @@ def test_rate_limits_without_a_redis_are_refused() -> None:
         settings(broker_url=rabbitmq, rate_limit_per_second=5)
 
     assert settings(broker_url=rabbitmq, rate_limit_per_second=0).rate_limit_per_second == 0
+
+
+def test_cors_origins_are_read_comma_separated_and_checked() -> None:
+    assert settings().backend_cors_origins == []
+    assert settings(
+        backend_cors_origins=" https://a.example.com/, http://localhost:5173 ,"
+    ).backend_cors_origins == [
+        "https://a.example.com",
+        "http://localhost:5173",
+    ]
+    with pytest.raises(ValidationError, match="is not an origin like"):
+        settings(backend_cors_origins="https://a.example.com/path")
+
+
+def test_cors_origins_come_comma_separated_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BACKEND_CORS_ORIGINS", "https://a.example.com,https://b.example.com")
+
+    assert settings().backend_cors_origins == ["https://a.example.com", "https://b.example.com"]
+
+
+def test_env_example_lists_every_setting_with_its_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """.env.example restates no default of its own: each value it shows is Settings'."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    shown = dict(EXAMPLE_LINE.findall(ENV_EXAMPLE.read_text()))
+    variables = {name.upper(): name for name in Settings.model_fields}
+
+    missing = sorted(set(variables) - set(shown))
+    example = settings(**{variables[v]: value for v, value in shown.items() if v in variables})
+
+    assert not missing, f".env.example does not list {missing}"
+    assert set(shown) - set(variables) == COMPOSE_ONLY
+    for name, field in Settings.model_fields.items():
+        assert getattr(example, name) == field.default, f"{name.upper()}: not the default"
+
+
+def test_the_configuration_guide_explains_every_setting() -> None:
+    guide = (ENV_EXAMPLE.parent / "docs" / "configuration.md").read_text()
+
+    missing = [n.upper() for n in Settings.model_fields if f"`{n.upper()}`" not in guide]
+
+    assert not missing, f"docs/configuration.md does not explain {missing}"

@@ -49,6 +49,8 @@ def test_flower_asks_for_the_password() -> None:
         wrong = httpx.get(f"{url}/", auth=("admin", "wrong-password"), timeout=5)
         right = httpx.get(f"{url}/", auth=("admin", PASSWORD), timeout=5)
         api = httpx.get(f"{url}/api/workers", timeout=5)
+        metrics_anonymous = httpx.get(f"{url}/metrics", timeout=5)
+        metrics_right = httpx.get(f"{url}/metrics", auth=("admin", PASSWORD), timeout=5)
     finally:
         flower.stop()
 
@@ -57,6 +59,8 @@ def test_flower_asks_for_the_password() -> None:
     assert wrong.status_code == 401
     assert right.status_code == 200
     assert api.status_code == 401
+    assert metrics_anonymous.status_code == 401
+    assert metrics_right.status_code == 200 and "flower_" in metrics_right.text
 
 
 def _answers(url: str) -> bool:

@@ -100,3 +100,17 @@ def test_a_worker_that_shuts_down_leaves_the_report(
     worker.stop()
 
     assert reported_states(client) == {}
+
+
+def test_a_worker_that_has_just_started_is_reported_ok_at_once(
+    worker_factory: WorkerFactory, client: TestClient
+) -> None:
+    # Beats far apart: without a beat right after the consumer's connect, the worker's
+    # first row (written before it connected) would say disconnected for 30 s.
+    worker_factory(worker_heartbeat_seconds="30", worker_lost_after_seconds="60")
+    wait_until(lambda: "w1" in reported_states(client), 5, what="the first heartbeat")
+
+    response = client.get("/api/v1/health/workers")
+
+    assert reported_states(client) == {"w1": "ok"}
+    assert response.status_code == 200

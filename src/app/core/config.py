@@ -1,13 +1,16 @@
 """The service's one settings object, read from the environment and `.env`."""
 
 import os
+import re
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REDIS_SCHEMES = ("redis://", "rediss://")
+# An origin as browsers send it: scheme, host and optional port, no path.
+ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 
 
 class Settings(BaseSettings):
@@ -108,8 +111,14 @@ class Settings(BaseSettings):
 
     # Bearer token for /api/v1/jobs; the endpoints are off while it is unset.
     admin_token: SecretStr | None = None
+    # Origins a browser may call the API from (comma-separated in the environment);
+    # none by default, so no other site's page can read the API's answers.
+    backend_cors_origins: Annotated[list[str], NoDecode] = []
 
     max_request_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A request body must have arrived this long after its request began, or the
+    # request is answered 408: a client that trickles its body cannot hold the server.
+    request_body_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # Back-pressure on the endpoints that enqueue jobs. Each client (by IP) may make
     # RATE_LIMIT_BURST requests at once, then RATE_LIMIT_PER_SECOND; 0 turns it off.
@@ -132,6 +141,26 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_means_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("backend_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if not isinstance(value, list):
+            return value
+        origins = []
+        for given in value:
+            origin = str(given).strip().rstrip("/")
+            if not origin:
+                continue
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise ValueError(
+                    f"BACKEND_CORS_ORIGINS: {origin!r} is not an origin like "
+                    "https://app.example.com (scheme, host, optional port; no path), nor *"
+                )
+            origins.append(origin)
+        return origins
 
     @model_validator(mode="after")
     def _check_time_limits(self) -> "Settings":

@@ -1,11 +1,18 @@
 """Logging shared by the API, the worker and the relay: readable text for a terminal,
 one JSON object per line for containers, and on every line of a job or request the
-ids that tie it together."""
+ids that tie it together.
 
-import json
+Every line goes through the root logger's one handler, uvicorn's own included (its
+loggers keep handlers of their own unless told otherwise), so with LOG_FORMAT=json
+no line of the process is text. Fields passed with `extra=` are kept in JSON.
+"""
+
 import logging
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from app.core.config import settings
 
@@ -26,19 +33,40 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "process": record.processName,
-            "message": record.getMessage(),
-            **_context(record),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+class JsonFormatter(_JsonFormatter):
+    """One JSON object per line: time (UTC), level, logger, process, message, the ids,
+    the exception if any, and every `extra=` field."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            ["levelname", "name", "processName", "message"],
+            rename_fields={
+                "levelname": "level",
+                "name": "logger",
+                "processName": "process",
+                "exc_info": "exception",
+            },
+            # `context` is the text format's rendering of the ids.
+            reserved_attrs=[*RESERVED_ATTRS, "context"],
+            timestamp="time",
+        )
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        for key in ("job_id", "request_id"):
+            if log_data.get(key) is None:
+                log_data.pop(key, None)
+        return log_data
+
+
+class AccessFields(logging.Filter):
+    """uvicorn's access lines as fields too: client, method, path, status_code."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, _, status_code = record.args
+            record.client, record.method, record.path = client, method, path
+            record.status_code = status_code
+        return True
 
 
 def configure_logging() -> None:
@@ -51,6 +79,16 @@ def configure_logging() -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(settings.log_level)
+    # uvicorn's loggers (configured before the app is loaded) write through ours.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers = []
+        uvicorn_logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessFields) for f in access.filters):
+        access.addFilter(AccessFields())
+    # Warnings become log lines instead of text on stderr.
+    logging.captureWarnings(True)
     # One line per HTTP call made by a client library is noise in these logs.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpx2").setLevel(logging.WARNING)

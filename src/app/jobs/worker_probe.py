@@ -75,6 +75,7 @@ class WorkerProbe:
         self._last_tick = time.monotonic()
         self._database_failing = False
         self._stopping = threading.Event()
+        self._beat_now = threading.Event()
         self._thread = threading.Thread(target=self._run, name="worker-probe", daemon=True)
 
     def start(self) -> None:
@@ -83,6 +84,7 @@ class WorkerProbe:
     def stop(self) -> None:
         """Stop beating and leave the report: a worker that shut down is not lost."""
         self._stopping.set()
+        self._beat_now.set()
         self._thread.join(timeout=DATABASE_TIMEOUT_SECONDS * 2)
         self._execute((_DELETE_OWN, (self._name, os.getpid())))
 
@@ -90,11 +92,19 @@ class WorkerProbe:
         """Called from the worker's event loop: the loop is turning."""
         self._last_tick = time.monotonic()
 
+    def beat_soon(self) -> None:
+        """Beat now, not at the next interval: the consumer has just connected."""
+        self._beat_now.set()
+
     def _run(self) -> None:
+        # The first beat waits for the consumer's connect (or one interval, when the
+        # broker is down), so a worker that has just started is not reported disconnected.
         while True:
-            self.beat()
-            if self._stopping.wait(self._settings.worker_heartbeat_seconds):
+            self._beat_now.wait(self._settings.worker_heartbeat_seconds)
+            self._beat_now.clear()
+            if self._stopping.is_set():
                 return
+            self.beat()
 
     def beat(self) -> None:
         seen = self._observe()
@@ -197,7 +207,10 @@ class WorkerProbeStep(bootsteps.StartStopStep):
 
 
 class LoopTick(bootsteps.StartStopStep):
-    """Ticks the probe from the consumer's event loop; restarted with each reconnect."""
+    """Ticks the probe from the consumer's event loop; restarted with each reconnect,
+    after which the probe beats at once."""
+
+    requires = ("celery.worker.consumer.connection:Connection",)
 
     def __init__(self, consumer: Any, **kwargs: Any) -> None:
         self._timer_entry: Any = None
@@ -207,6 +220,8 @@ class LoopTick(bootsteps.StartStopStep):
         probe: WorkerProbe | None = getattr(consumer.controller, "probe", None)
         if probe is not None:
             self._timer_entry = consumer.timer.call_repeatedly(TICK_SECONDS, probe.tick)
+            probe.tick()
+            probe.beat_soon()
 
     def stop(self, consumer: Any) -> None:
         if self._timer_entry is not None:

@@ -112,6 +112,17 @@ def test_bad_list_parameters_answer_4xx(client: TestClient) -> None:
         assert response.status_code == code, params
 
 
+def test_a_malformed_cursor_answers_400_as_the_schema_says(client: TestClient) -> None:
+    response = client.get("/api/v1/jobs", params={"cursor": "%%%"}, headers=ADMIN_HEADERS)
+    documented = client.get("/openapi.json").json()["paths"]["/api/v1/jobs"]["get"]["responses"]
+
+    assert response.status_code == 400
+    assert "cursor is malformed" in response.json()["detail"]
+    assert documented["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"
+    }
+
+
 def test_only_failed_jobs_can_be_retried(client: TestClient) -> None:
     job_id = create_user(client)["welcome_email_job_id"]
 
