@@ -56,7 +56,7 @@ dev: ## Run API (port 8000), worker and relay locally against the services in .e
 	$(UV) run python -m app.core.migrate
 	@trap 'kill 0' EXIT INT TERM; \
 	$(UV) run celery -A app.worker.celery_app worker -l info -c 2 & \
-	$(UV) run python -m app.jobs.relay & \
+	$(UV) run python -m app.relay & \
 	$(UV) run uvicorn app.main:app --reload --port 8000 & \
 	wait
 
@@ -73,10 +73,11 @@ test-rabbitmq: ## The same suite on the local RabbitMQ (5672; a vhost per run, m
 	$(UV) sync --quiet
 	TEST_BROKER=rabbitmq $(UV) run pytest
 
-lint: ## ruff and mypy
+lint: ## ruff, mypy and the import contracts
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy
+	$(UV) run lint-imports
 
 fmt: ## Format and autofix
 	$(UV) run ruff format .

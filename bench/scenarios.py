@@ -17,12 +17,10 @@ from sqlalchemy import func, select, text
 from app.core.config import settings
 from app.core.db import engine, transaction
 from app.core.migrate import ensure_database_exists, upgrade_to_head
-from app.jobs.enqueue import enqueue
-from app.jobs.publisher import background_publisher
-from app.models.job import Job, JobState
 from bench.load import percentile
 from bench.procs import VENV_BIN, Child, Children, PrivateRedis, free_port, wait_until
-from bench.tasks import DONE_KEY, NOOP, STARTS_KEY, bench_redis, noop, noop_plain
+from bench.tasks import DONE_KEY, STARTS_KEY, bench_redis, noop, noop_plain
+from durable_jobs import Job, JobState, wait_for_publishing
 
 logger = logging.getLogger("bench")
 
@@ -139,7 +137,7 @@ class Bench:
             # Readiness is the first jobs run; one of each kind opens the DB and Redis.
             self.redis.delete(DONE_KEY)
             noop_plain.delay()
-            noop.delay()
+            noop.celery_task.delay()
             self.wait_done(2, timeout=60, what="the worker to run its first jobs")
             self.redis.delete(DONE_KEY)
         return self.worker
@@ -222,7 +220,7 @@ class Bench:
                 self.wait_done(n, timeout=300, what=f"{n} {variant} jobs to run")
                 finished = time.perf_counter() - started
                 if variant == "durable":
-                    background_publisher.wait_idle(60)
+                    wait_for_publishing(60)
                     self._check_ledger(n)
                 self.record(
                     "throughput", variant, enqueue_per_s=n / enqueued, e2e_per_s=n / finished
@@ -250,7 +248,7 @@ class Bench:
         senders: dict[str, Callable[[float], object]] = {
             "durable": _enqueue_durable_at,
             "raw": lambda sent_at: noop_plain.delay(sent_at=sent_at),
-            "raw_untracked": lambda sent_at: noop.delay(sent_at=sent_at),
+            "raw_untracked": lambda sent_at: noop.celery_task.delay(sent_at=sent_at),
         }
         for rep in range(self.options.reps):
             for variant in rotate(list(senders), rep):
@@ -265,7 +263,7 @@ class Bench:
                     latencies.append(float(popped[1]) * 1000)
                     time.sleep(0.002)  # the workers finish the job and are idle again
                 if variant == "durable":
-                    background_publisher.wait_idle(10)
+                    wait_for_publishing(10)
                 latencies.sort()
                 p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
                 self.record("latency", variant, p50_ms=p50, p99_ms=p99, max_ms=latencies[-1])
@@ -404,8 +402,8 @@ class Bench:
         for start in range(0, n, FILL_BATCH):
             with transaction() as session:
                 for _ in range(min(FILL_BATCH, n - start)):
-                    enqueue(session, NOOP)
-            if not background_publisher.wait_idle(60):
+                    noop.enqueue(session)
+            if not wait_for_publishing(60):
                 raise RuntimeError("the publisher did not publish the backlog within 60s")
         wait_until(lambda: self.queued() >= target, 30, 0.05, f"{target} messages queued")
         logger.info("backlog: %d jobs enqueued in %.1f s", n, time.perf_counter() - started)
@@ -445,9 +443,9 @@ class Bench:
 
 def _enqueue_durable() -> None:
     with transaction() as session:
-        enqueue(session, NOOP)
+        noop.enqueue(session)
 
 
 def _enqueue_durable_at(sent_at: float) -> None:
     with transaction() as session:
-        enqueue(session, NOOP, sent_at=sent_at)
+        noop.enqueue(session, sent_at=sent_at)

@@ -12,12 +12,11 @@ import redis
 from celery import Task
 
 from app.core.config import settings
-from app.tasks.catalog import TaskSpec
 from app.worker import celery_app
+from durable_jobs import task
 
-__all__ = ["DONE_KEY", "NOOP", "STARTS_KEY", "celery_app", "noop", "noop_plain"]
+__all__ = ["DONE_KEY", "STARTS_KEY", "celery_app", "noop", "noop_plain"]
 
-NOOP = TaskSpec("bench.noop", max_retries=0)
 NOOP_PLAIN_NAME = "bench.noop_plain"
 DONE_KEY = f"bench:{settings.task_default_queue}:done"
 STARTS_KEY = f"bench:{settings.task_default_queue}:starts"
@@ -43,7 +42,7 @@ def _record(sent_at: float | None) -> None:
     pipe.execute()
 
 
-@celery_app.task(name=NOOP.name)
+@task("bench.noop")
 def noop(sent_at: float | None = None) -> None:
     """Runs through `DurableTask` (the app's default task class)."""
     _record(sent_at)

@@ -59,8 +59,8 @@ from sqlalchemy import create_engine, text  # noqa: E402
 from app.core.config import settings  # noqa: E402
 from app.core.db import engine  # noqa: E402
 from app.core.migrate import ensure_database_exists, upgrade_to_head  # noqa: E402
-from app.jobs.publisher import background_publisher  # noqa: E402
 from app.main import app  # noqa: E402
+from durable_jobs import wait_for_publishing  # noqa: E402
 from tests.support.broker import purge_broker  # noqa: E402
 from tests.support.effects import create_tables  # noqa: E402
 from tests.support.processes import Process, child_env, start_worker  # noqa: E402
@@ -93,7 +93,7 @@ def database() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def clean_state(database: None) -> Iterator[None]:
     yield
-    background_publisher.wait_idle(timeout=10)
+    wait_for_publishing(timeout=10)
     with engine.begin() as connection:
         connection.execute(
             text(

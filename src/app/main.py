@@ -1,22 +1,28 @@
-"""The FastAPI application: `uvicorn app.main:app`."""
+"""The FastAPI application: `uvicorn app.main:app`, or `create_app(settings)` in a test."""
 
 from fastapi import FastAPI
 
+from app import tasks
 from app.api.body_limit import BodySizeLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.request_id import RequestIdMiddleware
 from app.api.router import api_router
-from app.core.config import settings
+from app.core import db
+from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
+from durable_jobs import create_celery
 
 
-def create_app() -> FastAPI:
+def create_app(settings: Settings) -> FastAPI:
     configure_logging()
+    # The engine publishes the jobs this process enqueues; it loads no worker code.
+    create_celery(settings, task_packages=[tasks.__name__], engine=db.engine)
     app = FastAPI(
         title="fastapi-durable-jobs",
         version="0.1.0",
         description="Users API whose background jobs are recorded, retried and never lost.",
     )
+    app.state.settings = settings
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     # Added last, so it runs first: even a refused body gets an id.
     app.add_middleware(RequestIdMiddleware)
@@ -25,4 +31,4 @@ def create_app() -> FastAPI:
     return app
 
 
-app = create_app()
+app = create_app(get_settings())

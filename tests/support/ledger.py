@@ -6,8 +6,8 @@ from typing import Any
 from sqlalchemy import select
 
 from app.core.db import transaction
-from app.models.job import Job, JobState
 from app.models.user import User
+from durable_jobs import Job, JobState
 from tests.support.processes import wait_until
 
 

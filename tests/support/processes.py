@@ -130,7 +130,7 @@ def start_worker(
 
 
 def start_relay(env: dict[str, str]) -> Process:
-    relay = Process("relay", [sys.executable, "-m", "app.jobs.relay"], env)
+    relay = Process("relay", [sys.executable, "-m", "app.relay"], env)
     wait_until(lambda: "Relay started" in relay.log(), 20, what="relay to start")
     return relay
 

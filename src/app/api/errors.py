@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from app.services.idempotency import IdempotencyKeyReused
-from app.services.jobs import InvalidCursor, JobNotFound, JobStateConflict
 from app.services.users import EmailAlreadyRegistered
+from durable_jobs import InvalidCursor, JobNotFound, JobStateConflict
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     EmailAlreadyRegistered: status.HTTP_409_CONFLICT,

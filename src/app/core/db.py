@@ -6,7 +6,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, create_engine, event, exc
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from app.core.config import settings
@@ -65,9 +64,3 @@ def _ping_if_idle_long(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     except Exception as error:
         # The pool discards this connection and hands out a fresh one.
         raise exc.DisconnectionError() from error
-
-
-def libpq_dsn(database_url: str = settings.database_url) -> str:
-    """The database URL as plain psycopg takes it, for connections kept off the pool."""
-    url = make_url(database_url).set(drivername="postgresql")
-    return url.render_as_string(hide_password=False)

@@ -4,15 +4,14 @@ ids that tie it together."""
 
 import json
 import logging
-from contextvars import ContextVar
 from datetime import UTC, datetime
 
 from app.core.config import settings
+from durable_jobs import job_id_var, request_id_var
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s%(context)s"
 
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
+__all__ = ["ContextFilter", "JsonFormatter", "configure_logging", "job_id_var", "request_id_var"]
 
 
 class ContextFilter(logging.Filter):

@@ -37,7 +37,8 @@ def ensure_database_exists(database_url: str) -> None:
 def upgrade_to_head() -> None:
     config = Config(str(ALEMBIC_INI))
     config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    # heads: the service's history and the engine's branch.
+    command.upgrade(config, "heads")
 
 
 def main() -> None:

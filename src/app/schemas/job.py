@@ -4,7 +4,7 @@ from typing import Any
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field
 
-from app.models.job import JobState
+from durable_jobs import JobState
 
 
 class JobRead(BaseModel):

@@ -4,11 +4,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.core.config import settings
-from app.jobs.enqueue import enqueue
-from app.models.job import Job
 from app.models.user import User
 from app.schemas.user import UserCreate
-from app.tasks.catalog import SEND_WELCOME_EMAIL
+from app.tasks.example_tasks import send_welcome_email
+from durable_jobs import Job
 
 
 class EmailAlreadyRegistered(Exception):
@@ -26,4 +25,4 @@ def create_user(session: Session, data: UserCreate) -> tuple[User, Job | None]:
         raise EmailAlreadyRegistered(str(data.email)) from exc
     if not settings.send_welcome_email:
         return user, None
-    return user, enqueue(session, SEND_WELCOME_EMAIL, user_id=user.id)
+    return user, send_welcome_email.enqueue(session, user_id=user.id)

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from app.core.config import settings
 from app.core.db import transaction
-from app.models.job import Job, JobState
+from durable_jobs import Job, JobState
 from tests.conftest import ADMIN_HEADERS, WorkerFactory
 from tests.support.ledger import new_user_payload, wait_for_job_state, welcomed_user_ids
 from tests.support.processes import wait_until

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import settings
-from app.services.metrics import BUCKETS
+from durable_jobs._metrics import BUCKETS
 from tests.support.broker import put_messages, unreachable_broker_url
 from tests.support.broker_env import rabbitmq_only
 from tests.support.ledger_rows import insert_job

@@ -3,13 +3,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+import durable_jobs as jobs
 from app.api.back_pressure import ENQUEUE_REFUSED, EnqueueGuard
 from app.api.deps import AdminDep, SessionDep
 from app.core.db import NO_NUL_PATTERN
-from app.models.job import JobState
 from app.schemas.error import DATABASE_UNAVAILABLE, ErrorBody
 from app.schemas.job import JobPage, JobRead
-from app.services import jobs
+from durable_jobs import JobState
 
 router = APIRouter(
     prefix="/jobs",

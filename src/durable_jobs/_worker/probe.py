@@ -28,8 +28,9 @@ import psycopg
 from celery import bootsteps
 from celery.worker import state as worker_state
 
-from app.core.config import Settings, settings
-from app.core.db import libpq_dsn
+from durable_jobs._db import libpq_dsn
+from durable_jobs._runtime import current
+from durable_jobs._settings import JobsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Observation:
 
 
 class WorkerProbe:
-    def __init__(self, worker: Any, settings: Settings) -> None:
+    def __init__(self, worker: Any, settings: JobsSettings) -> None:
         self._worker = worker
         self._settings = settings
         self._name: str = worker.hostname
@@ -184,7 +185,7 @@ class WorkerProbeStep(bootsteps.StartStopStep):
         super().__init__(worker, **kwargs)
 
     def start(self, worker: Any) -> None:
-        worker.probe = WorkerProbe(worker, settings)
+        worker.probe = WorkerProbe(worker, current().settings)
         worker.probe.start()
 
     def stop(self, worker: Any) -> None:

@@ -15,9 +15,9 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Retry
 
-from app.core.db import autocommit, transaction
-from app.core.logging import job_id_var, request_id_var
-from app.jobs import ledger
+from durable_jobs import _ledger as ledger
+from durable_jobs._context import job_id_var, request_id_var
+from durable_jobs._runtime import autocommit, transaction
 
 logger = logging.getLogger(__name__)
 

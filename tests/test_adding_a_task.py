@@ -1,0 +1,60 @@
+"""Adding a task is one decorated function in a module of `app.tasks`, and one call."""
+
+import importlib
+import sys
+import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import tasks
+from app.core.db import transaction
+from durable_jobs import JobState
+from tests.conftest import WorkerFactory
+from tests.support.ledger import wait_for_job_state
+
+TASK_MODULE = """
+from durable_jobs import task
+
+
+@task("examples.double", retries=1)
+def double(number: int) -> int:
+    return 2 * number
+"""
+
+
+@pytest.fixture
+def new_task_module() -> Iterator[str]:
+    """A module of the tasks package that exists for this test only."""
+    name = f"new_task_{uuid.uuid4().hex[:8]}"
+    path = Path(tasks.__file__).parent / f"{name}.py"
+    path.write_text(textwrap.dedent(TASK_MODULE))
+    try:
+        yield f"{tasks.__name__}.{name}"
+    finally:
+        path.unlink()
+        sys.modules.pop(f"{tasks.__name__}.{name}", None)
+
+
+def test_a_new_task_module_is_found_and_its_task_runs(
+    new_task_module: str, worker_factory: WorkerFactory
+) -> None:
+    worker_factory()  # finds the module by itself: no list names it
+    double = importlib.import_module(new_task_module).double
+
+    with transaction() as session:
+        job_id = double.enqueue(session, number=21).id
+
+    job = wait_for_job_state(job_id, JobState.SUCCEEDED, timeout=15)
+    assert job.max_attempts == 2
+
+
+def test_a_wrong_argument_is_refused_before_any_row_is_written(new_task_module: str) -> None:
+    double = importlib.import_module(new_task_module).double
+
+    with transaction() as session, pytest.raises(TypeError, match="examples.double"):
+        double.enqueue(session, numbr=21)
+    with transaction() as session, pytest.raises(TypeError, match="JSON"):
+        double.enqueue(session, number=object())
