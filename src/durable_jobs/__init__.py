@@ -8,6 +8,7 @@ private.
 
 from pathlib import Path
 
+from durable_jobs._api import jobs_router, ledger_page_router
 from durable_jobs._broker import dead_letter_queue_name
 from durable_jobs._celery import create_celery
 from durable_jobs._context import job_id_var, request_id_var
@@ -18,6 +19,7 @@ from durable_jobs._metrics import JobsCollector
 from durable_jobs._models import FINISHED_STATES, Job, JobState, LedgerBase, WorkerHeartbeat
 from durable_jobs._relay import relay_pending_jobs, requeue_abandoned_jobs, run_relay
 from durable_jobs._runtime import current as _current
+from durable_jobs._schemas import JobPage, JobRead
 from durable_jobs._service import (
     InvalidCursor,
     JobNotFound,
@@ -50,6 +52,8 @@ __all__ = [
     "InvalidCursor",
     "Job",
     "JobNotFound",
+    "JobPage",
+    "JobRead",
     "JobState",
     "JobStateConflict",
     "JobsCollector",
@@ -66,6 +70,8 @@ __all__ = [
     "dead_letter_queue_name",
     "get_job",
     "job_id_var",
+    "jobs_router",
+    "ledger_page_router",
     "list_jobs",
     "ping_broker",
     "relay_pending_jobs",
