@@ -11,9 +11,11 @@ import time
 import redis
 from celery import Task
 
-from app.core.config import settings
+from app.core.config import get_settings
 from app.worker import celery_app
 from durable_jobs import task
+
+settings = get_settings()
 
 __all__ = ["DONE_KEY", "STARTS_KEY", "celery_app", "noop", "noop_plain"]
 

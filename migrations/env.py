@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from app import models  # noqa: F401  (registers every table on Base.metadata)
-from app.core.config import settings
+from app.core.config import get_settings
 from app.core.db import Base
 from durable_jobs import LedgerBase
 
@@ -14,6 +14,7 @@ if context.config.config_file_name is not None and context.config.attributes.get
     fileConfig(context.config.config_file_name, disable_existing_loggers=False)
 
 # The service's tables and the engine's ledger, whose migrations are its own branch.
+settings = get_settings()
 target_metadata = [Base.metadata, LedgerBase.metadata]
 
 

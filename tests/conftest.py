@@ -7,6 +7,7 @@ tests start (workers, relays, API servers) inherits the same isolated settings.
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -53,20 +54,22 @@ os.environ.update(
 )
 
 import redis  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from app.core.config import settings  # noqa: E402
 from app.core.db import engine  # noqa: E402
 from app.core.migrate import ensure_database_exists, upgrade_to_head  # noqa: E402
-from app.main import app  # noqa: E402
-from durable_jobs import wait_for_publishing  # noqa: E402
+from app.main import app, create_app  # noqa: E402
+from durable_jobs import discard_celery, wait_for_publishing  # noqa: E402
 from tests.support.broker import purge_broker  # noqa: E402
 from tests.support.effects import create_tables  # noqa: E402
 from tests.support.processes import Process, child_env, start_worker  # noqa: E402
+from tests.support.settings import settings  # noqa: E402
 
 ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}
 WorkerFactory = Callable[..., Process]
+AppClientFactory = Callable[..., TestClient]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -108,6 +111,27 @@ def clean_state(database: None) -> Iterator[None]:
 def client() -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def app_client() -> Iterator[AppClientFactory]:
+    """Clients of apps built in this process with other settings: `app_client(broker_url=...)`.
+
+    Each app's engine is discarded after the test, so the run's own is current again.
+    """
+    opened: list[tuple[TestClient, FastAPI]] = []
+
+    def build(**changes: Any) -> TestClient:
+        built = create_app(settings.model_copy(update=changes))
+        test_client = TestClient(built)
+        test_client.__enter__()
+        opened.append((test_client, built))
+        return test_client
+
+    yield build
+    for test_client, built in opened:
+        test_client.__exit__(None, None, None)
+        discard_celery(built.state.celery_app)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import json
 from typing import Any
 
-from app.core.config import settings
 from app.core.db import transaction
 from durable_jobs import JobState, TaskPolicy
 from durable_jobs._enqueue import add_and_publish_after_commit
@@ -12,6 +11,7 @@ from tests.support.broker import dead_letters
 from tests.support.broker_env import rabbitmq_only, rabbitmqctl
 from tests.support.ledger import wait_for_job_state
 from tests.support.processes import Process, wait_until
+from tests.support.settings import settings
 
 pytestmark = rabbitmq_only
 

@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from app import tasks
+from app.api.back_pressure import build_load_shedder, build_rate_limiter
 from app.api.body_limit import BodySizeLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.request_id import RequestIdMiddleware
@@ -14,15 +15,18 @@ from durable_jobs import create_celery
 
 
 def create_app(settings: Settings) -> FastAPI:
-    configure_logging()
+    configure_logging(settings)
     # The engine publishes the jobs this process enqueues; it loads no worker code.
-    create_celery(settings, task_packages=[tasks.__name__], engine=db.engine)
+    celery_app = create_celery(settings, task_packages=[tasks.__name__], engine=db.engine)
     app = FastAPI(
         title="fastapi-durable-jobs",
         version="0.1.0",
         description="Users API whose background jobs are recorded, retried and never lost.",
     )
     app.state.settings = settings
+    app.state.celery_app = celery_app
+    app.state.rate_limiter = build_rate_limiter(settings)
+    app.state.load_shedder = build_load_shedder(settings)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     # Added last, so it runs first: even a refused body gets an id.
     app.add_middleware(RequestIdMiddleware)

@@ -8,8 +8,9 @@ from durable_jobs import create_celery, run_relay
 
 
 def main() -> None:
-    configure_logging()
-    create_celery(get_settings(), task_packages=[tasks.__name__], engine=db.engine)
+    settings = get_settings()
+    configure_logging(settings)
+    create_celery(settings, task_packages=[tasks.__name__], engine=db.engine)
     run_relay()
 
 

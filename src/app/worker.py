@@ -14,9 +14,10 @@ from app.core.config import get_settings
 from app.core.logging import configure_logging
 from durable_jobs import create_celery
 
-celery_app = create_celery(get_settings(), task_packages=[tasks.__name__], engine=db.engine)
+settings = get_settings()
+celery_app = create_celery(settings, task_packages=[tasks.__name__], engine=db.engine)
 
 
 @setup_logging.connect
 def _use_our_logging(**_: Any) -> None:
-    configure_logging()
+    configure_logging(settings)

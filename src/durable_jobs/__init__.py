@@ -10,7 +10,7 @@ from pathlib import Path
 
 from durable_jobs._api import jobs_router, ledger_page_router
 from durable_jobs._broker import dead_letter_queue_name
-from durable_jobs._celery import create_celery
+from durable_jobs._celery import create_celery, discard_celery
 from durable_jobs._context import job_id_var, request_id_var
 from durable_jobs._declare import DurableTaskHandle, FromSettings, TaskPolicy, task
 from durable_jobs._health import WorkerReport, WorkerState, worker_reports
@@ -68,6 +68,7 @@ __all__ = [
     "connected_workers",
     "create_celery",
     "dead_letter_queue_name",
+    "discard_celery",
     "get_job",
     "job_id_var",
     "jobs_router",

@@ -70,6 +70,12 @@ def create_celery(
     return celery
 
 
+def discard_celery(celery: Celery) -> None:
+    """Forget an engine built by `create_celery` (a test's, with other settings): the one
+    built before it is the process's again."""
+    _runtime.uninstall(celery)
+
+
 def _import_task_modules(packages: Iterable[str]) -> None:
     """Every module of each package: a new task module needs no list kept by hand."""
     for name in packages:

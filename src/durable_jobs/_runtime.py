@@ -33,6 +33,10 @@ def install(runtime: Runtime) -> None:
     _runtimes.append(runtime)
 
 
+def uninstall(celery: "Celery") -> None:
+    _runtimes[:] = [runtime for runtime in _runtimes if runtime.celery is not celery]
+
+
 def current() -> Runtime:
     if not _runtimes:
         raise RuntimeError("durable_jobs is not set up: call create_celery(settings) first")

@@ -11,7 +11,6 @@ import httpx
 import pytest
 from sqlalchemy import Engine, create_engine
 
-from app.core.config import settings
 from app.core.db import transaction
 from durable_jobs import _ledger as ledger
 from tests.conftest import RUN_ID
@@ -34,6 +33,7 @@ from tests.support.processes import (
     start_relay,
     start_worker,
 )
+from tests.support.settings import settings
 
 
 @dataclass

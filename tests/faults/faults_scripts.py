@@ -12,7 +12,7 @@ from durable_jobs._runtime import current
 
 current().publisher.submit = lambda messages: os._exit(17)
 with transaction() as session:
-    create_user(session, UserCreate(email=sys.argv[1], full_name="Crash"))
+    create_user(session, UserCreate(email=sys.argv[1], full_name="Crash"), welcome=True)
 """
 
 # Without the outbox: commit the user (no job row), then die before publishing inline.
@@ -23,7 +23,7 @@ from app.schemas.user import UserCreate
 from app.services.users import create_user
 
 with transaction() as session:
-    create_user(session, UserCreate(email=sys.argv[1], full_name="Inline"))
+    create_user(session, UserCreate(email=sys.argv[1], full_name="Inline"), welcome=False)
 os._exit(17)  # where send_welcome_email.delay(user.id) would have run
 """
 

@@ -12,7 +12,7 @@ from celery import Celery
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from app.core.config import Settings, settings
+from app.core.config import Settings
 from app.core.db import engine
 from tests.faults.checker import History, Outcome, check, drain, p99
 from tests.faults.conftest import Stack, add_record_jobs
@@ -21,6 +21,7 @@ from tests.faults.load import SignUpLoad
 from tests.faults.proxy import FaultProxy, Mode
 from tests.support.fault_worker import record
 from tests.support.processes import VENV_BIN, PrivateRedis, Process, wait_until
+from tests.support.settings import settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.core.config import settings
 from app.core.db import transaction
 from app.models.user import User
 from durable_jobs import Job, JobState
@@ -28,6 +27,7 @@ from tests.support.ledger import (
     welcomed_user_ids,
 )
 from tests.support.processes import PrivateBroker, wait_until
+from tests.support.settings import settings
 
 pytestmark = pytest.mark.slow
 
@@ -96,7 +96,7 @@ from durable_jobs._runtime import current
 
 current().publisher.submit = lambda messages: os._exit(17)
 with transaction() as session:
-    user, job = create_user(session, UserCreate(email=sys.argv[1], full_name="Crash"))
+    user, job = create_user(session, UserCreate(email=sys.argv[1], full_name="Crash"), welcome=True)
     print(job.id, flush=True)
 """
 

@@ -10,7 +10,6 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from app.core.config import settings
 from app.core.db import engine, transaction
 from durable_jobs import Job, JobState
 from durable_jobs import _ledger as ledger
@@ -26,6 +25,7 @@ from tests.faults.kill_points import (
 from tests.support.fault_worker import kill_own_process, record
 from tests.support.ledger import wait_for_job_state
 from tests.support.processes import PrivateRedis, wait_until
+from tests.support.settings import settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from sqlalchemy import func, update
 
-from app.core.config import settings
 from app.core.db import transaction
 from app.tasks.example_tasks import send_welcome_email
 from durable_jobs import Job, JobState
@@ -14,6 +13,7 @@ from durable_jobs import _ledger as ledger
 from durable_jobs._ledger import ClaimRefusal, Holder
 from durable_jobs._maintenance import prune_finished_jobs
 from tests.support.ledger import job_row
+from tests.support.settings import settings
 
 HERE = Holder(node="w1@host", pid=os.getpid())
 ELSEWHERE = Holder(node="w2@other", pid=1)

@@ -4,7 +4,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.core.config import settings
 from app.core.db import transaction
 from app.tasks.example_tasks import send_welcome_email
 from durable_jobs import Job, relay_pending_jobs
@@ -13,6 +12,7 @@ from tests.conftest import RABBITMQ_VHOST
 from tests.support.broker import queued_messages
 from tests.support.broker_env import rabbitmq_only, rabbitmqctl
 from tests.support.ledger import job_row
+from tests.support.settings import settings
 
 
 def test_unpublished_jobs_are_published_and_marked() -> None:

@@ -14,7 +14,6 @@ from amqp.exceptions import NotFound
 from kombu import Connection, Producer
 from kombu.transport.native_delayed_delivery import MAX_LEVEL, level_name
 
-from app.core.config import settings
 from durable_jobs import dead_letter_queue_name
 from durable_jobs._broker import REDIS_PRIORITY_SEPARATOR
 from durable_jobs._runtime import current
@@ -25,6 +24,7 @@ from tests.support.processes import (
     private_rabbitmq,
     private_redis,
 )
+from tests.support.settings import settings
 
 
 def unreachable_broker_url() -> str:

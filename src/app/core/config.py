@@ -79,6 +79,3 @@ class Settings(JobsSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
-
-
-settings = get_settings()

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, create_engine, event, exc
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-from app.core.config import settings
+from app.core.config import get_settings
 
 # A pooled connection idle longer than this is checked before use; busier ones are
 # trusted, which saves a round trip on every transaction of a busy worker or API.
@@ -19,7 +19,7 @@ PING_AFTER_IDLE_SECONDS = 10.0
 NO_NUL_PATTERN = r"^[^\x00]*$"
 
 engine = create_engine(
-    settings.database_url,
+    get_settings().database_url,
     pool_size=10,
     max_overflow=20,
     pool_recycle=1800,

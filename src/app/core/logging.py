@@ -6,7 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
-from app.core.config import settings
+from app.core.config import Settings
 from durable_jobs import job_id_var, request_id_var
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s%(context)s"
@@ -40,7 +40,7 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging() -> None:
+def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
     if settings.log_format == "json":

@@ -5,7 +5,7 @@ import time
 
 from sqlalchemy import func
 
-from app.core.config import settings
+from app.core.config import get_settings
 from app.core.db import transaction
 from app.models.user import User
 from durable_jobs import FromSettings, task
@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 )
 def send_welcome_email(user_id: int) -> str:
     """Send the welcome email once; a user already welcomed or deleted is skipped."""
+    settings = get_settings()
     attempt = send_welcome_email.request.retries + 1
     logger.info("Sending welcome email to user %s (attempt %d)", user_id, attempt)
     with transaction() as session:
