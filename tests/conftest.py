@@ -19,6 +19,9 @@ from tests.support.broker_env import (
     delete_vhost,
 )
 
+# The engine's fixtures: a real worker process, wait_for_job, ledger assertions.
+pytest_plugins = ["durable_jobs.testing"]
+
 RUN_ID = uuid.uuid4().hex[:10]
 # Redis: a queue and broadcast prefix of the run's own; RabbitMQ: a vhost of its own.
 RABBITMQ_VHOST = f"durable-jobs-test-{RUN_ID}"
@@ -148,6 +151,12 @@ def worker_factory() -> Iterator[WorkerFactory]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def durable_celery_app() -> str:
+    """The service's own Celery app, as a user's tests would run it."""
+    return "app.worker.celery_app"
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ import pytest
 
 from app import tasks
 from app.core.db import transaction
-from durable_jobs import JobState
-from tests.conftest import WorkerFactory
-from tests.support.ledger import wait_for_job_state
+from durable_jobs.testing import WorkerProcess, assert_job, wait_for_job
 
 TASK_MODULE = """
 from durable_jobs import task
@@ -25,9 +23,9 @@ def double(number: int) -> int:
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def new_task_module() -> Iterator[str]:
-    """A module of the tasks package that exists for this test only."""
+    """A module of the tasks package that exists for these tests only."""
     name = f"new_task_{uuid.uuid4().hex[:8]}"
     path = Path(tasks.__file__).parent / f"{name}.py"
     path.write_text(textwrap.dedent(TASK_MODULE))
@@ -39,16 +37,17 @@ def new_task_module() -> Iterator[str]:
 
 
 def test_a_new_task_module_is_found_and_its_task_runs(
-    new_task_module: str, worker_factory: WorkerFactory
+    new_task_module: str, durable_worker: WorkerProcess
 ) -> None:
-    worker_factory()  # finds the module by itself: no list names it
+    # The worker started after the module was written, and found it: no list names it.
     double = importlib.import_module(new_task_module).double
 
     with transaction() as session:
         job_id = double.enqueue(session, number=21).id
 
-    job = wait_for_job_state(job_id, JobState.SUCCEEDED, timeout=15)
-    assert job.max_attempts == 2
+    wait_for_job(job_id, timeout=15)
+    assert_job(job_id, attempts=1, task_name="examples.double")
+    assert "examples.double" in durable_worker.log()
 
 
 def test_a_wrong_argument_is_refused_before_any_row_is_written(new_task_module: str) -> None:

@@ -170,8 +170,11 @@ def task(
 
     def declare(function: Callable[P, R]) -> DurableTaskHandle[P, R]:
         existing = _declared.get(name)
-        if existing is not None and existing._function.__qualname__ != function.__qualname__:
-            raise ValueError(f"Two tasks are declared as {name!r}")
+        if existing is not None and _path(existing._function) != _path(function):
+            raise ValueError(
+                f"Two tasks are declared as {name!r}: "
+                f"{_path(existing._function)} and {_path(function)}"
+            )
         handle = DurableTaskHandle(function, policy)
         _declared[name] = handle
         for runtime in _runtime.all_runtimes():
@@ -179,6 +182,10 @@ def task(
         return handle
 
     return declare
+
+
+def _path(function: Callable[..., Any]) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
 
 
 def declared_tasks() -> list[DurableTaskHandle[Any, Any]]:
