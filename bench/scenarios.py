@@ -21,6 +21,7 @@ from bench.load import percentile
 from bench.procs import VENV_BIN, Child, Children, PrivateRedis, free_port, wait_until
 from bench.tasks import DONE_KEY, STARTS_KEY, bench_redis, noop, noop_plain
 from durable_jobs import Job, JobState, wait_for_publishing
+from durable_jobs._broker import redis_queue_keys
 
 settings = get_settings()
 
@@ -28,7 +29,6 @@ logger = logging.getLogger("bench")
 
 Results = dict[str, dict[str, dict[str, list[float]]]]
 # kombu's Redis transport keeps priorities 3, 6 and 9 in lists of their own.
-PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 FILL_BATCH = 500
 FLOOR_PAYLOAD = b"x" * 1000  # about the size of a Celery task message
 BENCH_LOCK_ID = 7_424_201
@@ -93,10 +93,10 @@ class Bench:
             connection.execute(text("TRUNCATE users, jobs, idempotency_keys"))
 
     def purge_queue(self) -> None:
-        self.redis.delete(*(f"{self.queue}{suffix}" for suffix in PRIORITY_SUFFIXES))
+        self.redis.delete(*redis_queue_keys(self.queue))
 
     def queued(self) -> int:
-        return sum(int(self.redis.llen(f"{self.queue}{s}")) for s in PRIORITY_SUFFIXES)
+        return sum(int(self.redis.llen(key)) for key in redis_queue_keys(self.queue))
 
     def done(self) -> int:
         return int(self.redis.get(DONE_KEY) or 0)

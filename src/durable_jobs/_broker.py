@@ -121,6 +121,11 @@ def queue_depths(settings: JobsSettings, queues: list[str]) -> dict[str, int]:
     return _redis_queue_depths(settings.broker_url, queues)
 
 
+def redis_queue_keys(queue: str) -> list[str]:
+    """The Redis lists that hold a queue's messages: its own and one per priority step."""
+    return [queue, *(f"{queue}{REDIS_PRIORITY_SEPARATOR}{step}" for step in REDIS_PRIORITY_STEPS)]
+
+
 def _redis_queue_depths(broker_url: str, queues: list[str]) -> dict[str, int]:
     """LLEN of each queue and of its priority lists."""
     client = redis.Redis.from_url(
@@ -131,9 +136,8 @@ def _redis_queue_depths(broker_url: str, queues: list[str]) -> dict[str, int]:
     try:
         pipeline = client.pipeline(transaction=False)
         for queue in queues:
-            pipeline.llen(queue)
-            for step in REDIS_PRIORITY_STEPS:
-                pipeline.llen(f"{queue}{REDIS_PRIORITY_SEPARATOR}{step}")
+            for key in redis_queue_keys(queue):
+                pipeline.llen(key)
         lengths = pipeline.execute()
     finally:
         client.close()
