@@ -1,6 +1,8 @@
 """Adding a task is one decorated function in a module of `app.tasks`, and one call."""
 
 import importlib
+import json
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -11,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app import tasks
+from app.core.config import get_settings
 from app.core.db import transaction
 from durable_jobs import Job
 from durable_jobs.testing import WorkerProcess, assert_job, wait_for_job
@@ -61,3 +64,28 @@ def test_a_wrong_argument_is_refused_before_any_row_is_written(new_task_module: 
         with pytest.raises(TypeError, match="examples.double: arguments must be JSON values"):
             double.enqueue(session, number=object())
         assert session.scalar(select(func.count()).select_from(Job)) == 0
+
+
+QUEUES_PROGRAM = """
+import json
+from app.core.config import get_settings
+from durable_jobs import create_celery, task
+
+@task("reports.build", queue="reports")
+def build_report(report_id: int) -> None: ...
+
+settings = get_settings()
+celery_app = create_celery(settings)
+print(json.dumps(sorted(queue.name for queue in celery_app.conf.task_queues)))
+"""
+
+
+def test_a_queue_is_declared_by_the_task_that_uses_it() -> None:
+    # A fresh interpreter: a declaration lasts for the life of its process.
+    done = subprocess.run(
+        [sys.executable, "-c", QUEUES_PROGRAM], capture_output=True, text=True, check=True
+    )
+
+    assert json.loads(done.stdout.splitlines()[-1]) == sorted(
+        ["reports", get_settings().task_default_queue]
+    )
