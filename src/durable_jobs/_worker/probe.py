@@ -8,7 +8,7 @@ tick and at the jobs the worker holds, then:
   While the broker is down Celery reconnects outside its loop, so a worker waiting
   for the broker is alive: restarting it would not bring the broker back;
 - upserts the worker's row in `worker_heartbeats` (PostgreSQL, not the broker), which
-  /api/v1/health/workers reads.
+  `worker_reports` reads (the service's /api/v1/health/workers).
 
 The thread shares no lock with the pool processes forked beside it: it opens a
 short psycopg connection of its own for each beat and never touches the app's
