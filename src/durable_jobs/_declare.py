@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 from sqlalchemy.orm import Session
 
 from durable_jobs import _runtime
+from durable_jobs._enqueue import add_and_publish_after_commit
+from durable_jobs._models import Job
 from durable_jobs._settings import JobsSettings
 
 if TYPE_CHECKING:
     from celery import Celery, Task
-
-    from durable_jobs._models import Job
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -100,14 +100,12 @@ class DurableTaskHandle(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self._function(*args, **kwargs)
 
-    def enqueue(self, session: Session, *args: P.args, **kwargs: P.kwargs) -> "Job":
+    def enqueue(self, session: Session, *args: P.args, **kwargs: P.kwargs) -> Job:
         """Record the job in the caller's transaction; it is published once that commits.
 
         Raises TypeError, before any row is written, for arguments the function does not
         take or values that are not JSON.
         """
-        from durable_jobs._enqueue import add_and_publish_after_commit
-
         arguments = self.arguments(*args, **kwargs)
         return add_and_publish_after_commit(session, self.policy, arguments)
 
