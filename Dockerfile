@@ -15,10 +15,12 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
-# Dependencies first, in their own layer: it is rebuilt only when the lock changes.
+# Dependencies first, in their own layer: it is rebuilt only when the lock changes. The
+# workspace's projects are the service (pyproject.toml) and the engine (src/pyproject.toml).
 COPY pyproject.toml uv.lock ./
+COPY src/pyproject.toml ./src/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-project
+    uv sync --frozen --no-dev --no-install-workspace
 
 # Then the project itself, installed in editable form from /app, so that
 # `python -m app.core.migrate` finds /app/alembic.ini and /app/migrations.

@@ -66,7 +66,7 @@ dev: venv ## Run API (port 8000), worker and relay locally against the services 
 	$(UV) run python -m app.core.migrate
 	@trap 'kill 0' EXIT INT TERM; \
 	$(UV) run celery -A app.worker.celery_app worker -l info -c 2 & \
-	$(UV) run python -m app.jobs.relay & \
+	$(UV) run python -m app.relay & \
 	$(UV) run uvicorn app.main:app --reload --port 8000 & \
 	wait
 
@@ -79,10 +79,11 @@ test: venv ## Run the test suite against PostgreSQL and Redis on 127.0.0.1 (make
 test-rabbitmq: venv ## The same suite on the local RabbitMQ (5672; a vhost per run, made with rabbitmqctl)
 	TEST_BROKER=rabbitmq $(UV) run pytest
 
-lint: venv ## ruff and mypy
+lint: venv ## ruff, mypy and the import contracts
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run mypy
+	$(UV) run lint-imports
 
 fmt: venv ## Format and autofix
 	$(UV) run ruff format .

@@ -14,21 +14,21 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select, text
 
-from app.core.config import settings
+from app.core.config import get_settings
 from app.core.db import engine, transaction
 from app.core.migrate import ensure_database_exists, upgrade_to_head
-from app.jobs.enqueue import enqueue
-from app.jobs.publisher import background_publisher
-from app.models.job import Job, JobState
 from bench.load import percentile
 from bench.procs import VENV_BIN, Child, Children, PrivateRedis, free_port, wait_until
-from bench.tasks import DONE_KEY, NOOP, STARTS_KEY, bench_redis, noop, noop_plain
+from bench.tasks import DONE_KEY, STARTS_KEY, bench_redis, noop, noop_plain
+from durable_jobs import Job, JobState, wait_for_publishing
+from durable_jobs._broker import redis_queue_keys
+
+settings = get_settings()
 
 logger = logging.getLogger("bench")
 
 Results = dict[str, dict[str, dict[str, list[float]]]]
 # kombu's Redis transport keeps priorities 3, 6 and 9 in lists of their own.
-PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 FILL_BATCH = 500
 FLOOR_PAYLOAD = b"x" * 1000  # about the size of a Celery task message
 BENCH_LOCK_ID = 7_424_201
@@ -93,10 +93,10 @@ class Bench:
             connection.execute(text("TRUNCATE users, jobs, idempotency_keys"))
 
     def purge_queue(self) -> None:
-        self.redis.delete(*(f"{self.queue}{suffix}" for suffix in PRIORITY_SUFFIXES))
+        self.redis.delete(*redis_queue_keys(self.queue))
 
     def queued(self) -> int:
-        return sum(int(self.redis.llen(f"{self.queue}{s}")) for s in PRIORITY_SUFFIXES)
+        return sum(int(self.redis.llen(key)) for key in redis_queue_keys(self.queue))
 
     def done(self) -> int:
         return int(self.redis.get(DONE_KEY) or 0)
@@ -139,7 +139,7 @@ class Bench:
             # Readiness is the first jobs run; one of each kind opens the DB and Redis.
             self.redis.delete(DONE_KEY)
             noop_plain.delay()
-            noop.delay()
+            noop.celery_task.delay()
             self.wait_done(2, timeout=60, what="the worker to run its first jobs")
             self.redis.delete(DONE_KEY)
         return self.worker
@@ -222,7 +222,7 @@ class Bench:
                 self.wait_done(n, timeout=300, what=f"{n} {variant} jobs to run")
                 finished = time.perf_counter() - started
                 if variant == "durable":
-                    background_publisher.wait_idle(60)
+                    wait_for_publishing(60)
                     self._check_ledger(n)
                 self.record(
                     "throughput", variant, enqueue_per_s=n / enqueued, e2e_per_s=n / finished
@@ -250,7 +250,7 @@ class Bench:
         senders: dict[str, Callable[[float], object]] = {
             "durable": _enqueue_durable_at,
             "raw": lambda sent_at: noop_plain.delay(sent_at=sent_at),
-            "raw_untracked": lambda sent_at: noop.delay(sent_at=sent_at),
+            "raw_untracked": lambda sent_at: noop.celery_task.delay(sent_at=sent_at),
         }
         for rep in range(self.options.reps):
             for variant in rotate(list(senders), rep):
@@ -265,7 +265,7 @@ class Bench:
                     latencies.append(float(popped[1]) * 1000)
                     time.sleep(0.002)  # the workers finish the job and are idle again
                 if variant == "durable":
-                    background_publisher.wait_idle(10)
+                    wait_for_publishing(10)
                 latencies.sort()
                 p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
                 self.record("latency", variant, p50_ms=p50, p99_ms=p99, max_ms=latencies[-1])
@@ -404,8 +404,8 @@ class Bench:
         for start in range(0, n, FILL_BATCH):
             with transaction() as session:
                 for _ in range(min(FILL_BATCH, n - start)):
-                    enqueue(session, NOOP)
-            if not background_publisher.wait_idle(60):
+                    noop.enqueue(session)
+            if not wait_for_publishing(60):
                 raise RuntimeError("the publisher did not publish the backlog within 60s")
         wait_until(lambda: self.queued() >= target, 30, 0.05, f"{target} messages queued")
         logger.info("backlog: %d jobs enqueued in %.1f s", n, time.perf_counter() - started)
@@ -445,9 +445,9 @@ class Bench:
 
 def _enqueue_durable() -> None:
     with transaction() as session:
-        enqueue(session, NOOP)
+        noop.enqueue(session)
 
 
 def _enqueue_durable_at(sent_at: float) -> None:
     with transaction() as session:
-        enqueue(session, NOOP, sent_at=sent_at)
+        noop.enqueue(session, sent_at=sent_at)

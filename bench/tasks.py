@@ -11,13 +11,14 @@ import time
 import redis
 from celery import Task
 
-from app.core.config import settings
-from app.tasks.catalog import TaskSpec
+from app.core.config import get_settings
 from app.worker import celery_app
+from durable_jobs import task
 
-__all__ = ["DONE_KEY", "NOOP", "STARTS_KEY", "celery_app", "noop", "noop_plain"]
+settings = get_settings()
 
-NOOP = TaskSpec("bench.noop", max_retries=0)
+__all__ = ["DONE_KEY", "STARTS_KEY", "celery_app", "noop", "noop_plain"]
+
 NOOP_PLAIN_NAME = "bench.noop_plain"
 DONE_KEY = f"bench:{settings.task_default_queue}:done"
 STARTS_KEY = f"bench:{settings.task_default_queue}:starts"
@@ -43,7 +44,7 @@ def _record(sent_at: float | None) -> None:
     pipe.execute()
 
 
-@celery_app.task(name=NOOP.name)
+@task("bench.noop")
 def noop(sent_at: float | None = None) -> None:
     """Runs through `DurableTask` (the app's default task class)."""
     _record(sent_at)

@@ -4,15 +4,18 @@ from alembic import context
 from sqlalchemy import create_engine
 
 from app import models  # noqa: F401  (registers every table on Base.metadata)
-from app.core.config import settings
+from app.core.config import get_settings
 from app.core.db import Base
+from durable_jobs import LedgerBase
 
 if context.config.config_file_name is not None and context.config.attributes.get(
     "configure_logger", True
 ):
     fileConfig(context.config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = Base.metadata
+# The service's tables and the engine's ledger, whose migrations are its own branch.
+settings = get_settings()
+target_metadata = [Base.metadata, LedgerBase.metadata]
 
 
 def run_migrations_online() -> None:

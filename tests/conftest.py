@@ -7,6 +7,7 @@ tests start (workers, relays, API servers) inherits the same isolated settings.
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,9 @@ from tests.support.broker_env import (
     default_server_url,
     delete_vhost,
 )
+
+# The engine's fixtures: a real worker process, wait_for_job, ledger assertions.
+pytest_plugins = ["durable_jobs.testing"]
 
 RUN_ID = uuid.uuid4().hex[:10]
 # Redis: a queue and broadcast prefix of the run's own; RabbitMQ: a vhost of its own.
@@ -53,20 +57,22 @@ os.environ.update(
 )
 
 import redis  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from app.core.config import settings  # noqa: E402
 from app.core.db import engine  # noqa: E402
 from app.core.migrate import ensure_database_exists, upgrade_to_head  # noqa: E402
-from app.jobs.publisher import background_publisher  # noqa: E402
-from app.main import app  # noqa: E402
+from app.main import app, create_app  # noqa: E402
+from durable_jobs import discard_celery, wait_for_publishing  # noqa: E402
 from tests.support.broker import purge_broker  # noqa: E402
 from tests.support.effects import create_tables  # noqa: E402
 from tests.support.processes import Process, child_env, start_worker  # noqa: E402
+from tests.support.settings import settings  # noqa: E402
 
 ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}
 WorkerFactory = Callable[..., Process]
+AppClientFactory = Callable[..., TestClient]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -93,7 +99,7 @@ def database() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def clean_state(database: None) -> Iterator[None]:
     yield
-    background_publisher.wait_idle(timeout=10)
+    wait_for_publishing(timeout=10)
     with engine.begin() as connection:
         connection.execute(
             text(
@@ -111,6 +117,27 @@ def client() -> Iterator[TestClient]:
 
 
 @pytest.fixture
+def app_client() -> Iterator[AppClientFactory]:
+    """Clients of apps built in this process with other settings: `app_client(broker_url=...)`.
+
+    Each app's engine is discarded after the test, so the run's own is current again.
+    """
+    opened: list[tuple[TestClient, FastAPI]] = []
+
+    def build(**changes: Any) -> TestClient:
+        built = create_app(settings.model_copy(update=changes))
+        test_client = TestClient(built)
+        test_client.__enter__()
+        opened.append((test_client, built))
+        return test_client
+
+    yield build
+    for test_client, built in opened:
+        test_client.__exit__(None, None, None)
+        discard_celery(built.state.celery_app)
+
+
+@pytest.fixture
 def worker_factory() -> Iterator[WorkerFactory]:
     """Start real Celery workers with settings of the test's choosing; all stop after it."""
     started: list[Process] = []
@@ -124,6 +151,12 @@ def worker_factory() -> Iterator[WorkerFactory]:
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def durable_celery_app() -> str:
+    """The service's own Celery app, as a user's tests would run it."""
+    return "app.worker.celery_app"
 
 
 @pytest.fixture

@@ -3,16 +3,15 @@
 import json
 from typing import Any
 
-from app.core.config import settings
 from app.core.db import transaction
-from app.jobs.enqueue import enqueue
-from app.models.job import JobState
-from app.tasks.catalog import TaskSpec
+from durable_jobs import JobState, TaskPolicy
+from durable_jobs._enqueue import add_and_publish_after_commit
 from tests.conftest import RABBITMQ_VHOST
 from tests.support.broker import dead_letters
 from tests.support.broker_env import rabbitmq_only, rabbitmqctl
 from tests.support.ledger import wait_for_job_state
 from tests.support.processes import Process, wait_until
+from tests.support.settings import settings
 
 pytestmark = rabbitmq_only
 
@@ -42,12 +41,12 @@ def test_the_task_queue_is_a_quorum_queue_with_dead_letters_and_a_delivery_limit
     assert "Global QoS is disabled" in worker.log()
 
 
-UNKNOWN = TaskSpec("nobody.knows_this_task", max_retries=0)
+UNKNOWN = TaskPolicy("nobody.knows_this_task")
 
 
 def test_a_message_no_worker_can_run_is_dead_lettered_not_dropped(worker: Process) -> None:
     with transaction() as session:
-        job_id = enqueue(session, UNKNOWN).id
+        job_id = add_and_publish_after_commit(session, UNKNOWN, {}).id
 
     wait_for_job_state(job_id, JobState.FAILED, timeout=15)
 

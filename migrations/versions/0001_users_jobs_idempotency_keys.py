@@ -1,4 +1,4 @@
-"""users, jobs and idempotency keys
+"""users and idempotency keys (and, through the engine's first revision, jobs)
 
 Revision ID: 9c55f7034eed
 Revises:
@@ -14,7 +14,9 @@ from sqlalchemy.dialects import postgresql
 revision: str = "9c55f7034eed"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
+# The ledger's tables, created here before the engine was a package of its own, are
+# the engine's first revision now: a database migrated before counts it as applied.
+depends_on: str | Sequence[str] | None = "durable_jobs_0001"
 
 
 def upgrade() -> None:
@@ -32,55 +34,6 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.PrimaryKeyConstraint("scope", "key"),
-    )
-    op.create_table(
-        "jobs",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column("task_name", sa.String(length=200), nullable=False),
-        sa.Column("kwargs", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
-        sa.Column("queue", sa.String(length=100), nullable=False),
-        sa.Column("state", sa.String(length=20), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("max_attempts", sa.Integer(), nullable=False),
-        sa.Column("worker_losses", sa.Integer(), nullable=False),
-        sa.Column("retries", sa.Integer(), nullable=False),
-        sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("worker", sa.String(length=255), nullable=True),
-        sa.Column("worker_pid", sa.Integer(), nullable=True),
-        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "created_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column(
-            "updated_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index("ix_jobs_created", "jobs", ["created_at"], unique=False)
-    op.create_index(
-        "ix_jobs_finished",
-        "jobs",
-        ["finished_at"],
-        unique=False,
-        postgresql_where=sa.text("finished_at IS NOT NULL"),
-    )
-    op.create_index("ix_jobs_state_created", "jobs", ["state", "created_at"], unique=False)
-    op.create_index(
-        "ix_jobs_unpublished",
-        "jobs",
-        ["created_at"],
-        unique=False,
-        postgresql_where=sa.text("published_at IS NULL"),
     )
     op.create_table(
         "users",
@@ -102,13 +55,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ux_users_email_lower", table_name="users")
     op.drop_table("users")
-    op.drop_index(
-        "ix_jobs_unpublished", table_name="jobs", postgresql_where=sa.text("published_at IS NULL")
-    )
-    op.drop_index("ix_jobs_state_created", table_name="jobs")
-    op.drop_index(
-        "ix_jobs_finished", table_name="jobs", postgresql_where=sa.text("finished_at IS NOT NULL")
-    )
-    op.drop_index("ix_jobs_created", table_name="jobs")
-    op.drop_table("jobs")
-    op.drop_table("idempotency_keys")

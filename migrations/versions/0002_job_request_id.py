@@ -6,9 +6,6 @@ Revises: 9c55f7034eed
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
-
 revision: str = "0002_job_request_id"
 down_revision: str | None = "9c55f7034eed"
 branch_labels: str | Sequence[str] | None = None
@@ -16,8 +13,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.add_column("jobs", sa.Column("request_id", sa.String(length=64), nullable=True))
+    """jobs.request_id is created by the engine's first revision (durable_jobs_0001), which the
+    first revision of this history depends on; kept so databases stamped here upgrade."""
 
 
 def downgrade() -> None:
-    op.drop_column("jobs", "request_id")
+    pass

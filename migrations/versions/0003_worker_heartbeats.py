@@ -6,9 +6,6 @@ Revises: 0002_job_request_id
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
-
 revision: str = "0003_worker_heartbeats"
 down_revision: str | None = "0002_job_request_id"
 branch_labels: str | Sequence[str] | None = None
@@ -16,22 +13,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "worker_heartbeats",
-        sa.Column("name", sa.String(length=255), primary_key=True),
-        sa.Column("pid", sa.Integer(), nullable=False),
-        sa.Column("concurrency", sa.Integer(), nullable=True),
-        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column(
-            "beat_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
-        ),
-        sa.Column("active_jobs", sa.Integer(), nullable=False),
-        sa.Column("processed", sa.Integer(), nullable=False),
-        sa.Column("stuck_jobs", sa.Integer(), nullable=False),
-        sa.Column("broker_connected", sa.Boolean(), nullable=False),
-        sa.Column("loop_stalled", sa.Boolean(), nullable=False),
-    )
+    """worker_heartbeats is created by the engine's first revision (durable_jobs_0001), which the
+    first revision of this history depends on; kept so databases stamped here upgrade."""
 
 
 def downgrade() -> None:
-    op.drop_table("worker_heartbeats")
+    pass

@@ -41,10 +41,11 @@ def main() -> None:
     _protect_metrics()
     from celery.bin.celery import main as celery_main
 
+    from app.core.config import get_settings
     from app.core.logging import configure_logging
 
     # Before Flower's options are parsed: tornado then adds no text handler of its own.
-    configure_logging()
+    configure_logging(get_settings())
 
     sys.argv = ["celery", "-A", CELERY_APP, "flower", *sys.argv[1:]]
     celery_main()

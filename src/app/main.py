@@ -1,33 +1,43 @@
-"""The FastAPI application: `uvicorn app.main:app`."""
+"""The FastAPI application: `uvicorn app.main:app`, or `create_app(settings)` in a test."""
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app import tasks
+from app.api.back_pressure import build_load_shedder, build_rate_limiter
 from app.api.body_limit import BodySizeLimitMiddleware
 from app.api.errors import install_error_handlers
 from app.api.request_id import RequestIdMiddleware
 from app.api.router import api_router
-from app.core.config import Settings, settings
+from app.core import db
+from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
+from durable_jobs import create_celery
 
 
-def create_app(app_settings: Settings = settings) -> FastAPI:
-    configure_logging()
+def create_app(settings: Settings) -> FastAPI:
+    configure_logging(settings)
+    # The engine publishes the jobs this process enqueues; it loads no worker code.
+    celery_app = create_celery(settings, task_packages=[tasks.__name__], engine=db.engine)
     app = FastAPI(
         title="fastapi-durable-jobs",
         version="0.1.0",
         description="Users API whose background jobs are recorded, retried and never lost.",
     )
+    app.state.settings = settings
+    app.state.celery_app = celery_app
+    app.state.rate_limiter = build_rate_limiter(settings)
+    app.state.load_shedder = build_load_shedder(settings)
     app.add_middleware(
         BodySizeLimitMiddleware,
-        max_bytes=app_settings.max_request_body_bytes,
-        timeout_seconds=app_settings.request_body_timeout_seconds,
+        max_bytes=settings.max_request_body_bytes,
+        timeout_seconds=settings.request_body_timeout_seconds,
     )
-    if app_settings.backend_cors_origins:
+    if settings.backend_cors_origins:
         # Bearer tokens, not cookies: no credentials, so "*" stays a safe choice.
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=app_settings.backend_cors_origins,
+            allow_origins=settings.backend_cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
@@ -39,4 +49,4 @@ def create_app(app_settings: Settings = settings) -> FastAPI:
     return app
 
 
-app = create_app()
+app = create_app(get_settings())

@@ -14,8 +14,8 @@ from app.api.back_pressure import LoadShedder, get_load_shedder, get_rate_limite
 from app.core.db import transaction
 from app.core.rate_limit import RateLimiter
 from app.main import app
-from app.models.job import Job, JobState
 from app.services.backlog import BacklogGauge
+from durable_jobs import Job, JobState
 from tests.conftest import ADMIN_HEADERS
 from tests.support.broker_env import REDIS_URL
 from tests.support.ledger import new_user_payload, user_count

@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import update
 
 from app.core.db import transaction
-from app.models.job import Job, JobState
+from durable_jobs import Job, JobState
 from tests.conftest import WorkerFactory
 from tests.support.ledger import job_row, new_user_payload, wait_for_job_state
 from tests.support.ledger_rows import insert_job

@@ -12,14 +12,14 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from app.core.db import transaction
-from app.jobs import ledger
+from durable_jobs import _ledger as ledger
 from tests.conftest import RUN_ID
 from tests.faults.checker import History, Outcome
 from tests.faults.figures import ROWS, markdown_table, write_table
 from tests.faults.proxy import FaultProxy
 from tests.support.broker_env import ON_RABBITMQ
 from tests.support.effects import create_tables
-from tests.support.fault_worker import RECORD
+from tests.support.fault_worker import record
 from tests.support.ledger import new_user_payload
 from tests.support.processes import (
     PrivateBroker,
@@ -33,6 +33,7 @@ from tests.support.processes import (
     start_relay,
     start_worker,
 )
+from tests.support.settings import settings
 
 
 @dataclass
@@ -115,7 +116,9 @@ def add_record_jobs(
     now = time.monotonic()
     with transaction() as session:
         for key in keys:
-            ledger.add_job(session, RECORD, {"key": key, "seconds": seconds, **options})
+            ledger.add_job(
+                session, settings, record.policy, {"key": key, "seconds": seconds, **options}
+            )
     for key in keys:
         history.add(key, Outcome.OK, now, 0.0)
     return keys

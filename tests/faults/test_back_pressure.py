@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.db import engine, transaction
-from app.models.job import Job, JobState
 from app.services.backlog import read_backlog
+from durable_jobs import Job, JobState
 from tests.faults.checker import History, Outcome, check, p99
 from tests.faults.conftest import Stack, report, running_stack, summarize
 from tests.faults.figures import add_row

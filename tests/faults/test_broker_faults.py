@@ -12,15 +12,16 @@ from celery import Celery
 from pydantic import ValidationError
 from sqlalchemy import text
 
-from app.core.config import Settings, settings
+from app.core.config import Settings
 from app.core.db import engine
 from tests.faults.checker import History, Outcome, check, drain, p99
 from tests.faults.conftest import Stack, add_record_jobs
 from tests.faults.figures import add_row
 from tests.faults.load import SignUpLoad
 from tests.faults.proxy import FaultProxy, Mode
-from tests.support.fault_worker import RECORD
+from tests.support.fault_worker import record
 from tests.support.processes import VENV_BIN, PrivateRedis, Process, wait_until
+from tests.support.settings import settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -79,7 +80,7 @@ def test_t03_control_guard_bypassed_redelivers_a_running_task(
 def publish_without_ledger(broker_url: str, key: str, seconds: float) -> None:
     raw = Celery(broker=broker_url)
     raw.send_task(
-        RECORD.name,
+        record.name,
         kwargs={"key": key, "seconds": seconds},
         queue=settings.task_default_queue,
         serializer="json",

@@ -10,13 +10,13 @@ import httpx
 import pytest
 import redis
 
-from app.core.config import settings
 from app.core.db import engine
 from tests.faults.checker import Outcome, check, drain, p99
 from tests.faults.conftest import Stack
 from tests.faults.figures import add_row
 from tests.support.ledger import jobs_by_state, new_user_payload, user_count
 from tests.support.processes import PrivateRedis
+from tests.support.settings import settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -12,14 +12,15 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from app.jobs import ledger
-from app.models.job import FINISHED_STATES, Job, JobState
+from durable_jobs import FINISHED_STATES, Job, JobState
+from durable_jobs import _ledger as ledger
 from tests.faults.checker import check, drain, p99
 from tests.faults.conftest import Stack
 from tests.faults.figures import add_row
 from tests.faults.load import SignUpLoad
-from tests.support.fault_worker import RECORD
+from tests.support.fault_worker import record
 from tests.support.processes import PrivatePostgres, wait_until
+from tests.support.settings import settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -95,7 +96,9 @@ def test_an_effect_done_is_never_recorded_failed(
     JOB_LEDGER_RETRY_SECONDS: the job stays started for the lease takeover. Never failed."""
     postgres_stack.start_worker(concurrency=1, job_ledger_retry_seconds="3")
     with Session(postgres_engine) as session, session.begin():
-        job_id = ledger.add_job(session, RECORD, {"key": "outcome", "linger": 1.0}).id
+        job_id = ledger.add_job(
+            session, settings, record.policy, {"key": "outcome", "linger": 1.0}
+        ).id
 
     def effect_done() -> bool:
         with postgres_engine.connect() as connection:

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import func, select
 
 from app.core.db import transaction
-from app.jobs import ledger
-from app.models.job import Job, JobState
 from app.models.user import User
+from durable_jobs import Job, JobState
+from durable_jobs import _ledger as ledger
 from tests.faults.conftest import Stack, report, summarize
-from tests.support.fault_worker import KILL_OWN_PROCESS
+from tests.support.fault_worker import kill_own_process
 from tests.support.ledger import (
     job_row,
     jobs_by_state,
@@ -28,6 +28,7 @@ from tests.support.ledger import (
     welcomed_user_ids,
 )
 from tests.support.processes import PrivateBroker, wait_until
+from tests.support.settings import settings
 
 pytestmark = pytest.mark.slow
 
@@ -89,13 +90,14 @@ def test_broker_frozen_requests_still_succeed_and_nothing_hangs(
 CRASH_AFTER_COMMIT = """
 import os, sys
 from app.core.db import transaction
-from app.jobs import enqueue as enqueue_module
+import app.worker  # builds the engine
 from app.schemas.user import UserCreate
 from app.services.users import create_user
+from durable_jobs._runtime import current
 
-enqueue_module.background_publisher.submit = lambda messages: os._exit(17)
+current().publisher.submit = lambda messages: os._exit(17)
 with transaction() as session:
-    user, job = create_user(session, UserCreate(email=sys.argv[1], full_name="Crash"))
+    user, job = create_user(session, UserCreate(email=sys.argv[1], full_name="Crash"), welcome=True)
     print(job.id, flush=True)
 """
 
@@ -163,7 +165,7 @@ def test_whole_worker_killed_mid_task_the_job_is_rerun_by_another(stack: Stack) 
 def test_a_poison_job_that_kills_its_worker_ends_failed(stack: Stack) -> None:
     worker = stack.start_worker()
     with transaction() as session:  # left in the outbox for the stack's relay to publish
-        job_id = ledger.add_job(session, KILL_OWN_PROCESS, {}).id
+        job_id = ledger.add_job(session, settings, kill_own_process.policy, {}).id
 
     job = wait_for_job_state(job_id, JobState.FAILED, timeout=40)
 
@@ -261,11 +263,12 @@ def test_a_redelivered_message_of_a_succeeded_job_is_skipped(stack: Stack) -> No
 def resend_to_stack_broker(stack: Stack, job: Job) -> bool:
     """Publish the job's message again, as a broker redelivery would hand it over."""
     code = (
-        "import sys, uuid; from app.core.db import transaction; from app.models.job import Job; "
-        "from app.jobs.message import JobMessage; from app.jobs.publisher import publish; "
+        "import sys, uuid; from app.core.db import transaction; from durable_jobs import Job; "
+        "from app.worker import celery_app; from durable_jobs._message import JobMessage; "
+        "from durable_jobs._publisher import publish; "
         "session = transaction().__enter__(); "
         "job = session.get(Job, uuid.UUID(sys.argv[1])); "
-        "sys.exit(0 if publish([JobMessage.of(job)]) else 1)"
+        "sys.exit(0 if publish(celery_app, [JobMessage.of(job)]) else 1)"
     )
     done = subprocess.run([sys.executable, "-c", code, str(job.id)], env=stack.env, timeout=30)
     return done.returncode == 0

@@ -10,10 +10,9 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from app.core.config import settings
 from app.core.db import engine, transaction
-from app.jobs import ledger
-from app.models.job import Job, JobState
+from durable_jobs import Job, JobState
+from durable_jobs import _ledger as ledger
 from tests.faults.checker import check, drain
 from tests.faults.conftest import Stack, add_record_jobs
 from tests.faults.figures import REPEAT, add_row
@@ -23,9 +22,10 @@ from tests.faults.kill_points import (
     redelivery_delays,
     time_to_next_execution,
 )
-from tests.support.fault_worker import KILL_OWN_PROCESS, RECORD
+from tests.support.fault_worker import kill_own_process, record
 from tests.support.ledger import wait_for_job_state
 from tests.support.processes import PrivateRedis, wait_until
+from tests.support.settings import settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -193,7 +193,7 @@ def test_t15_a_poison_job_ends_failed_while_other_jobs_keep_flowing(stack: Stack
     stack.start_worker(concurrency=2)
     history = stack.history()
     with transaction() as session:
-        poison = ledger.add_job(session, KILL_OWN_PROCESS, {}).id
+        poison = ledger.add_job(session, settings, kill_own_process.policy, {}).id
     add_record_jobs(history, count=50, seconds=0.2)
     started = time.monotonic()
 
@@ -214,9 +214,12 @@ def test_t15_a_poison_job_ends_failed_while_other_jobs_keep_flowing(stack: Stack
 def test_t16_a_hung_task_is_stopped_by_the_time_limits_and_frees_its_slot(stack: Stack) -> None:
     stack.start_worker(concurrency=1, task_time_limit="4", task_soft_time_limit="2")
     with transaction() as session:
-        soft = ledger.add_job(session, RECORD, {"key": "soft", "seconds": 60}).id
+        soft = ledger.add_job(session, settings, record.policy, {"key": "soft", "seconds": 60}).id
         hard = ledger.add_job(
-            session, RECORD, {"key": "hard", "seconds": 60, "ignore_soft_limit": True}
+            session,
+            settings,
+            record.policy,
+            {"key": "hard", "seconds": 60, "ignore_soft_limit": True},
         ).id
     history = stack.history()
     add_record_jobs(history, count=3, seconds=0.1)

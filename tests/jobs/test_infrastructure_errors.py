@@ -9,16 +9,15 @@ import pytest
 from kombu import Connection
 from sqlalchemy import create_engine, exc, text
 
-from app.core.config import settings
 from app.core.db import engine, transaction
-from app.jobs import ledger
-from app.jobs.infrastructure import is_infrastructure_error
-from app.jobs.relay import relay_pending_jobs
-from app.models.job import JobState
+from durable_jobs import JobState, relay_pending_jobs
+from durable_jobs import _ledger as ledger
+from durable_jobs._infrastructure import is_infrastructure_error
 from tests.conftest import WorkerFactory
-from tests.support.fault_worker import LOSE_CONNECTION
+from tests.support.fault_worker import lose_connection
 from tests.support.ledger import wait_for_job_state
 from tests.support.processes import Process, child_env, free_port, start_relay
+from tests.support.settings import settings
 
 
 def raised(action: object) -> BaseException:
@@ -98,7 +97,9 @@ def relay() -> Iterator[Process]:
 
 def enqueue_losing(times: int) -> uuid.UUID:
     with transaction() as session:
-        return ledger.add_job(session, LOSE_CONNECTION, {"key": "k", "times": times}).id
+        return ledger.add_job(
+            session, settings, lose_connection.policy, {"key": "k", "times": times}
+        ).id
 
 
 def test_an_attempt_that_loses_its_connection_runs_again(

@@ -6,14 +6,14 @@ from datetime import timedelta
 
 from sqlalchemy import func, update
 
-from app.core.config import settings
 from app.core.db import transaction
-from app.jobs import ledger
-from app.jobs.ledger import ClaimRefusal, Holder
-from app.models.job import Job, JobState
-from app.tasks.catalog import SEND_WELCOME_EMAIL
-from app.tasks.maintenance import prune_finished_jobs
+from app.tasks.example_tasks import send_welcome_email
+from durable_jobs import Job, JobState
+from durable_jobs import _ledger as ledger
+from durable_jobs._ledger import ClaimRefusal, Holder
+from durable_jobs._maintenance import prune_finished_jobs
 from tests.support.ledger import job_row
+from tests.support.settings import settings
 
 HERE = Holder(node="w1@host", pid=os.getpid())
 ELSEWHERE = Holder(node="w2@other", pid=1)
@@ -29,7 +29,7 @@ def always_gone(_: int) -> bool:
 
 def new_job() -> uuid.UUID:
     with transaction() as session:
-        return ledger.add_job(session, SEND_WELCOME_EMAIL, {"user_id": 1}).id
+        return ledger.add_job(session, settings, send_welcome_email.policy, {"user_id": 1}).id
 
 
 def claim(job_id: uuid.UUID, holder: Holder = HERE, gone=never_gone) -> ledger.Claim:  # type: ignore[no-untyped-def]

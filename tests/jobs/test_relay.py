@@ -4,21 +4,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.core.config import settings
 from app.core.db import transaction
-from app.jobs import ledger
-from app.jobs.relay import relay_pending_jobs
-from app.models.job import Job
-from app.tasks.catalog import SEND_WELCOME_EMAIL
+from app.tasks.example_tasks import send_welcome_email
+from durable_jobs import Job, relay_pending_jobs
+from durable_jobs import _ledger as ledger
 from tests.conftest import RABBITMQ_VHOST
 from tests.support.broker import queued_messages
 from tests.support.broker_env import rabbitmq_only, rabbitmqctl
 from tests.support.ledger import job_row
+from tests.support.settings import settings
 
 
 def test_unpublished_jobs_are_published_and_marked() -> None:
     with transaction() as session:
-        ids = [ledger.add_job(session, SEND_WELCOME_EMAIL, {"user_id": n}).id for n in range(3)]
+        ids = [
+            ledger.add_job(session, settings, send_welcome_email.policy, {"user_id": n}).id
+            for n in range(3)
+        ]
 
     assert relay_pending_jobs(min_age_seconds=0) == 3
 
@@ -31,7 +33,7 @@ def test_unpublished_jobs_are_published_and_marked() -> None:
 
 def test_the_relay_leaves_fresh_jobs_to_the_api() -> None:
     with transaction() as session:
-        ledger.add_job(session, SEND_WELCOME_EMAIL, {"user_id": 1})
+        ledger.add_job(session, settings, send_welcome_email.policy, {"user_id": 1})
 
     assert relay_pending_jobs(min_age_seconds=60) == 0
     assert queued_messages() == 0
@@ -50,7 +52,10 @@ def queue_holding_one_message() -> Iterator[None]:
 @rabbitmq_only
 def test_a_publish_rabbitmq_refuses_stays_in_the_outbox(queue_holding_one_message: None) -> None:
     with transaction() as session:
-        ids = [ledger.add_job(session, SEND_WELCOME_EMAIL, {"user_id": n}).id for n in range(3)]
+        ids = [
+            ledger.add_job(session, settings, send_welcome_email.policy, {"user_id": n}).id
+            for n in range(3)
+        ]
 
     # Quorum queues apply the cap a little late: one or two get in, never all three.
     published = relay_pending_jobs(min_age_seconds=0)

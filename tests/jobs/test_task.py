@@ -1,16 +1,15 @@
 """DurableTask's retries, through a real worker."""
 
 from app.core.db import transaction
-from app.jobs.enqueue import enqueue
-from app.models.job import JobState
-from tests.support.fault_worker import RETRY_IN_HALF_A_SECOND
+from durable_jobs import JobState
+from tests.support.fault_worker import retry_in_half_a_second
 from tests.support.ledger import wait_for_job_state
 from tests.support.processes import Process
 
 
 def test_a_retry_after_less_than_a_second_runs_again(worker: Process) -> None:
     with transaction() as session:
-        job_id = enqueue(session, RETRY_IN_HALF_A_SECOND).id
+        job_id = retry_in_half_a_second.enqueue(session).id
 
     job = wait_for_job_state(job_id, JobState.SUCCEEDED, timeout=15)
 

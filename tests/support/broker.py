@@ -14,8 +14,9 @@ from amqp.exceptions import NotFound
 from kombu import Connection, Producer
 from kombu.transport.native_delayed_delivery import MAX_LEVEL, level_name
 
-from app.core.config import settings
-from app.worker import celery_app, dead_letter_queue_name
+from durable_jobs import dead_letter_queue_name
+from durable_jobs._broker import REDIS_PRIORITY_SEPARATOR
+from durable_jobs._runtime import current
 from tests.support.broker_env import ON_RABBITMQ
 from tests.support.processes import (
     PrivateBroker,
@@ -23,9 +24,7 @@ from tests.support.processes import (
     private_rabbitmq,
     private_redis,
 )
-
-# kombu's Redis transport keeps a message of priority p > 0 under "<queue>\x06\x16<p>".
-REDIS_PRIORITY_SEPARATOR = "\x06\x16"
+from tests.support.settings import settings
 
 
 def unreachable_broker_url() -> str:
@@ -71,6 +70,7 @@ def put_messages(count: int, priority: int | None = None) -> None:
 def publish_raw(body: Any, serializer: str, **properties: Any) -> None:
     """Publish straight to the run's queue, past Celery, as an attacker or a broken
     client could."""
+    celery_app = current().celery
     queue = celery_app.amqp.queues[settings.task_default_queue]
     with Connection(settings.broker_url) as connection:
         Producer(connection).publish(

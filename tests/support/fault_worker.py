@@ -14,49 +14,40 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import text
 
 from app.core.db import autocommit, transaction
-from app.tasks.catalog import TaskSpec
 from app.tasks.example_tasks import send_welcome_email
 from app.worker import celery_app
+from durable_jobs import task
 from tests.support.effects import record_effect, record_execution
 
 __all__ = ["celery_app"]
 
-KILL_OWN_PROCESS = TaskSpec("faults.kill_own_process", max_retries=0)
-RECORD = TaskSpec("faults.record", max_retries=0)
 
-
-@celery_app.task(name=KILL_OWN_PROCESS.name)
+@task("faults.kill_own_process")
 def kill_own_process() -> None:
     """A poison job: every attempt kills the process that runs it."""
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-RETRY_IN_HALF_A_SECOND = TaskSpec("faults.retry_in_half_a_second", max_retries=1)
-
-
-@celery_app.task(name=RETRY_IN_HALF_A_SECOND.name, bind=True)
-def retry_in_half_a_second(self: Task) -> None:  # type: ignore[type-arg]
+@task("faults.retry_in_half_a_second", retries=1)
+def retry_in_half_a_second() -> None:
     """Fails its first attempt and asks to run again after a sub-second countdown."""
-    if self.request.retries == 0:
-        raise self.retry(exc=ConnectionError("first attempt"), countdown=0.5)
+    if retry_in_half_a_second.request.retries == 0:
+        raise retry_in_half_a_second.celery_task.retry(
+            exc=ConnectionError("first attempt"), countdown=0.5
+        )
 
 
-@celery_app.task(name=RECORD.name, bind=True)
+@task("faults.record")
 def record(
-    self: Task,  # type: ignore[type-arg]
-    key: str,
-    seconds: float = 0.0,
-    ignore_soft_limit: bool = False,
-    linger: float = 0.0,
+    key: str, seconds: float = 0.0, ignore_soft_limit: bool = False, linger: float = 0.0
 ) -> None:
     """Record the execution, work for `seconds`, record the job's one effect, then wait
     `linger` seconds before the outcome is written."""
-    job_id = uuid.UUID(self.request.id)
+    job_id = uuid.UUID(record.request.id)
     with autocommit() as connection:
         record_execution(connection, job_id, key)
     sleep_through(seconds, ignore_soft_limit)
@@ -65,14 +56,11 @@ def record(
     time.sleep(linger)
 
 
-LOSE_CONNECTION = TaskSpec("faults.lose_connection", max_retries=0)
-
-
-@celery_app.task(name=LOSE_CONNECTION.name, bind=True)
-def lose_connection(self: Task, key: str, times: int) -> None:  # type: ignore[type-arg]
+@task("faults.lose_connection")
+def lose_connection(key: str, times: int) -> None:
     """The first `times` attempts lose their database connection mid-transaction (the
     server terminates the backend, as a restart does); the next records the effect."""
-    job_id = uuid.UUID(self.request.id)
+    job_id = uuid.UUID(lose_connection.request.id)
     with autocommit() as connection:
         record_execution(connection, job_id, key)
         executions = connection.scalar(
@@ -133,4 +121,5 @@ def _apply_unsafe_overrides() -> None:
 # Before anything evaluates a task: a task copies these settings when it is bound, and
 # the next line binds the welcome email.
 _apply_unsafe_overrides()
-send_welcome_email.run = _recorded_welcome(send_welcome_email.run)  # type: ignore[method-assign]
+welcome = send_welcome_email.celery_task
+welcome.run = _recorded_welcome(welcome.run)  # type: ignore[method-assign]

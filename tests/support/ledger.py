@@ -6,25 +6,15 @@ from typing import Any
 from sqlalchemy import select
 
 from app.core.db import transaction
-from app.models.job import Job, JobState
 from app.models.user import User
-from tests.support.processes import wait_until
+from durable_jobs import Job, JobState
+from durable_jobs.testing import job_row, wait_for_job
 
-
-def job_row(job_id: uuid.UUID | str) -> Job | None:
-    with transaction() as session:
-        return session.get(Job, uuid.UUID(str(job_id)))
+__all__ = ["job_row", "new_user_payload", "user_count", "wait_for_job_state", "welcomed_user_ids"]
 
 
 def wait_for_job_state(job_id: uuid.UUID | str, state: JobState, timeout: float = 20) -> Job:
-    def reached() -> bool:
-        row = job_row(job_id)
-        return row is not None and row.state == state
-
-    wait_until(reached, timeout, interval=0.1, what=f"job {job_id} to be {state}")
-    row = job_row(job_id)
-    assert row is not None
-    return row
+    return wait_for_job(job_id, state, timeout)
 
 
 def jobs_by_state() -> dict[str, int]:

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import httpx
 
-from app.jobs.task import process_is_gone
+from durable_jobs._task import process_is_gone
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -132,7 +132,7 @@ def start_worker(
 
 
 def start_relay(env: dict[str, str]) -> Process:
-    relay = Process("relay", [sys.executable, "-m", "app.jobs.relay"], env)
+    relay = Process("relay", [sys.executable, "-m", "app.relay"], env)
     wait_until(lambda: "Relay started" in relay.log(), 20, what="relay to start")
     return relay
 

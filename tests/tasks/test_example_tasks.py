@@ -6,9 +6,9 @@ from datetime import datetime
 from fastapi.testclient import TestClient
 
 from app.core.db import transaction
-from app.models.job import JobState
 from app.models.user import User
 from app.tasks.example_tasks import send_welcome_email
+from durable_jobs import JobState
 from tests.conftest import WorkerFactory
 from tests.support.ledger import new_user_payload, wait_for_job_state, welcomed_user_ids
 

@@ -4,7 +4,7 @@ import uuid
 
 from app.core.db import transaction
 from app.models.user import User
-from app.tasks.catalog import SEND_WELCOME_EMAIL
+from app.tasks.example_tasks import send_welcome_email
 from tests.support.broker import publish_raw
 from tests.support.ledger import new_user_payload, welcomed_user_ids
 from tests.support.processes import Process, wait_until
@@ -21,9 +21,9 @@ def test_a_pickled_task_message_is_refused(worker: Process) -> None:
     publish_raw(
         [[], {"user_id": user_id}, {}],
         serializer="pickle",
-        headers={"lang": "py", "task": SEND_WELCOME_EMAIL.name, "id": task_id},
+        headers={"lang": "py", "task": send_welcome_email.name, "id": task_id},
     )
 
     wait_until(lambda: "untrusted content of type pickle" in worker.log(), 15)
-    assert f"Task {SEND_WELCOME_EMAIL.name}[{task_id}] received" not in worker.log()
+    assert f"Task {send_welcome_email.name}[{task_id}] received" not in worker.log()
     assert user_id not in welcomed_user_ids()

@@ -6,12 +6,11 @@ refused for the server's sake should not also use up the client's allowance.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
-from app.core.config import settings
+from app.core.config import Settings
 from app.core.rate_limit import RateLimiter
 from app.schemas.error import ErrorBody
 from app.services.backlog import BacklogGauge
@@ -50,8 +49,8 @@ class LoadShedder:
         return self.gauge.current() >= self.depth
 
 
-@lru_cache
-def _process_rate_limiter() -> RateLimiter | None:
+def build_rate_limiter(settings: Settings) -> RateLimiter | None:
+    """The app's limiter, shared by its requests; None when rate limiting is off."""
     redis_url = settings.effective_rate_limit_redis_url
     if settings.rate_limit_per_second == 0 or redis_url is None:
         return None
@@ -63,22 +62,23 @@ def _process_rate_limiter() -> RateLimiter | None:
     )
 
 
-@lru_cache
-def _process_load_shedder() -> LoadShedder | None:
+def build_load_shedder(settings: Settings) -> LoadShedder | None:
     if settings.shed_queue_depth == 0:
         return None
     return LoadShedder(settings.shed_queue_depth, BacklogGauge())
 
 
 # Async, so FastAPI calls them on the event loop rather than in a worker thread.
-async def get_rate_limiter() -> RateLimiter | None:
-    """The process's limiter, or None when rate limiting is off."""
-    return _process_rate_limiter()
+async def get_rate_limiter(request: Request) -> RateLimiter | None:
+    """The app's limiter, or None when rate limiting is off."""
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    return limiter
 
 
-async def get_load_shedder() -> LoadShedder | None:
-    """The process's shedder, or None when shedding is off."""
-    return _process_load_shedder()
+async def get_load_shedder(request: Request) -> LoadShedder | None:
+    """The app's shedder, or None when shedding is off."""
+    shedder: LoadShedder | None = request.app.state.load_shedder
+    return shedder
 
 
 def client_key(request: Request) -> str:

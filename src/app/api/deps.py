@@ -4,12 +4,12 @@ import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
-from app.core.config import settings
+from app.core.config import Settings
 from app.core.db import transaction
 
 
@@ -21,10 +21,19 @@ def get_session() -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
+
+def get_app_settings(request: Request) -> Settings:
+    """The settings this app was built with (`create_app(settings)`)."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
 _bearer = HTTPBearer(auto_error=False, description="The ADMIN_TOKEN setting")
 
 
-def configured_admin_token() -> SecretStr:
+def configured_admin_token(settings: SettingsDep) -> SecretStr:
     """The admin API and the ledger page exist only while ADMIN_TOKEN is set."""
     if settings.admin_token is None:
         raise HTTPException(
@@ -35,8 +44,8 @@ def configured_admin_token() -> SecretStr:
 
 def require_admin(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    token: Annotated[SecretStr, Depends(configured_admin_token)],
 ) -> None:
-    token = configured_admin_token()
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -10,15 +10,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from app.services.idempotency import IdempotencyKeyReused
-from app.services.jobs import InvalidCursor, JobNotFound, JobStateConflict
 from app.services.users import EmailAlreadyRegistered
 
 STATUS_BY_ERROR: dict[type[Exception], int] = {
     EmailAlreadyRegistered: status.HTTP_409_CONFLICT,
     IdempotencyKeyReused: status.HTTP_422_UNPROCESSABLE_CONTENT,
-    JobNotFound: status.HTTP_404_NOT_FOUND,
-    JobStateConflict: status.HTTP_409_CONFLICT,
-    InvalidCursor: status.HTTP_400_BAD_REQUEST,
 }
 
 

@@ -9,7 +9,7 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.logging import request_id_var
+from durable_jobs import request_id_var
 
 HEADER = b"x-request-id"
 ACCEPTED = re.compile(rb"[A-Za-z0-9._-]{1,64}")

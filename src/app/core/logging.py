@@ -8,18 +8,17 @@ no line of the process is text. Fields passed with `extra=` are kept in JSON.
 """
 
 import logging
-from contextvars import ContextVar
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
-from app.core.config import settings
+from app.core.config import Settings
+from durable_jobs import job_id_var, request_id_var
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(processName)s] %(name)s: %(message)s%(context)s"
 
-request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
-job_id_var: ContextVar[str | None] = ContextVar("job_id", default=None)
+__all__ = ["ContextFilter", "JsonFormatter", "configure_logging", "job_id_var", "request_id_var"]
 
 
 class ContextFilter(logging.Filter):
@@ -69,7 +68,7 @@ class AccessFields(logging.Filter):
         return True
 
 
-def configure_logging() -> None:
+def configure_logging(settings: Settings) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(ContextFilter())
     if settings.log_format == "json":

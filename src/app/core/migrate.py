@@ -11,7 +11,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from app.core.config import settings
+from app.core.config import get_settings
 from app.core.logging import configure_logging
 
 logger = logging.getLogger(__name__)
@@ -37,11 +37,13 @@ def ensure_database_exists(database_url: str) -> None:
 def upgrade_to_head() -> None:
     config = Config(str(ALEMBIC_INI))
     config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    # heads: the service's history and the engine's branch.
+    command.upgrade(config, "heads")
 
 
 def main() -> None:
-    configure_logging()
+    settings = get_settings()
+    configure_logging(settings)
     ensure_database_exists(settings.database_url)
     upgrade_to_head()
     logger.info("Database is at the latest migration")

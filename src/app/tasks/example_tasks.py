@@ -3,30 +3,28 @@
 import logging
 import time
 
-from celery import Task
 from sqlalchemy import func
 
-from app.core.config import settings
+from app.core.config import get_settings
 from app.core.db import transaction
 from app.models.user import User
-from app.tasks.catalog import SEND_WELCOME_EMAIL
-from app.worker import celery_app
+from durable_jobs import FromSettings, task
 
 logger = logging.getLogger(__name__)
 
 
-@celery_app.task(
-    name=SEND_WELCOME_EMAIL.name,
-    bind=True,
-    autoretry_for=(ConnectionError,),
-    max_retries=SEND_WELCOME_EMAIL.max_retries,
-    retry_backoff=settings.email_retry_backoff,
-    retry_backoff_max=settings.email_retry_backoff_max,
-    retry_jitter=settings.email_retry_jitter,
+@task(
+    "users.send_welcome_email",
+    retry_for=(ConnectionError,),
+    retries=FromSettings("email_max_retries"),
+    backoff=FromSettings("email_retry_backoff"),
+    backoff_max=FromSettings("email_retry_backoff_max"),
+    jitter=FromSettings("email_retry_jitter"),
 )
-def send_welcome_email(self: Task, user_id: int) -> str:  # type: ignore[type-arg]
+def send_welcome_email(user_id: int) -> str:
     """Send the welcome email once; a user already welcomed or deleted is skipped."""
-    attempt = self.request.retries + 1
+    settings = get_settings()
+    attempt = send_welcome_email.request.retries + 1
     logger.info("Sending welcome email to user %s (attempt %d)", user_id, attempt)
     with transaction() as session:
         user = session.get(User, user_id, with_for_update=True)

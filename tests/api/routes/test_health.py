@@ -1,15 +1,13 @@
 """/api/v1/health*: liveness, readiness and the workers report, also with the broker gone."""
 
 import time
-from collections.abc import Iterator
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import WorkerFactory
+from tests.conftest import AppClientFactory, WorkerFactory
 from tests.support.broker import private_broker, unreachable_broker_url
-from tests.support.processes import Process, child_env, start_api, wait_until
+from tests.support.processes import Process, wait_until
 
 WORKERS_DEADLINE = 2.0
 
@@ -55,18 +53,16 @@ def test_workers_answers_503_when_no_worker_is_up(client: TestClient) -> None:
 
 
 @pytest.fixture
-def api_with_dead_broker() -> Iterator[str]:
-    api, base_url = start_api(child_env({"BROKER_URL": unreachable_broker_url()}))
-    yield base_url
-    api.stop()
+def client_with_dead_broker(app_client: AppClientFactory) -> TestClient:
+    return app_client(broker_url=unreachable_broker_url())
 
 
 def test_workers_and_ready_answer_503_quickly_when_the_broker_is_unreachable(
-    api_with_dead_broker: str,
+    client_with_dead_broker: TestClient,
 ) -> None:
     for path in ("/api/v1/health/workers", "/api/v1/health/ready"):
         started = time.monotonic()
-        response = httpx.get(f"{api_with_dead_broker}{path}", timeout=10)
+        response = client_with_dead_broker.get(path)
         elapsed = time.monotonic() - started
 
         assert response.status_code == 503, path
@@ -75,19 +71,16 @@ def test_workers_and_ready_answer_503_quickly_when_the_broker_is_unreachable(
 
 
 def test_workers_answers_quickly_without_asking_a_frozen_broker(
-    worker_factory: WorkerFactory,
+    worker_factory: WorkerFactory, app_client: AppClientFactory
 ) -> None:
     with private_broker() as broker:
         worker_factory(broker_url=broker.url)
-        api, base_url = start_api(child_env({"BROKER_URL": broker.url}))
-        try:
-            broker.freeze()
-            started = time.monotonic()
-            response = httpx.get(f"{base_url}/api/v1/health/workers", timeout=10)
-            elapsed = time.monotonic() - started
-            broker.thaw()
-        finally:
-            api.stop()
+        client = app_client(broker_url=broker.url)
+        broker.freeze()
+        started = time.monotonic()
+        response = client.get("/api/v1/health/workers")
+        elapsed = time.monotonic() - started
+        broker.thaw()
 
     assert elapsed < WORKERS_DEADLINE
     [reported] = response.json()["workers"]

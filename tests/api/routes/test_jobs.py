@@ -6,12 +6,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from app.core.config import settings
 from app.core.db import transaction
-from app.models.job import Job, JobState
+from durable_jobs import Job, JobState
 from tests.conftest import ADMIN_HEADERS, WorkerFactory
 from tests.support.ledger import new_user_payload, wait_for_job_state, welcomed_user_ids
 from tests.support.processes import wait_until
+from tests.support.settings import settings
 
 
 def create_user(client: TestClient) -> dict[str, str]:

@@ -1,19 +1,17 @@
 """GET /metrics: Prometheus text computed from the ledger and the broker, scraped for real."""
 
 import time
-from collections.abc import Iterator
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.core.config import settings
-from app.services.metrics import BUCKETS
+from durable_jobs._metrics import BUCKETS
+from tests.conftest import AppClientFactory
 from tests.support.broker import put_messages, unreachable_broker_url
 from tests.support.broker_env import rabbitmq_only
 from tests.support.ledger_rows import insert_job
-from tests.support.processes import child_env, start_api
+from tests.support.settings import settings
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -130,18 +128,12 @@ def test_metrics_stay_out_of_the_openapi_schema(client: TestClient) -> None:
     assert "/metrics" not in client.get("/openapi.json").json()["paths"]
 
 
-@pytest.fixture
-def api_with_dead_broker() -> Iterator[str]:
-    api, base_url = start_api(child_env({"BROKER_URL": unreachable_broker_url()}))
-    yield base_url
-    api.stop()
-
-
 def test_broker_down_reads_broker_up_0_and_keeps_the_ledger_metrics(
-    api_with_dead_broker: str, ledger: None
+    app_client: AppClientFactory, ledger: None
 ) -> None:
+    client = app_client(broker_url=unreachable_broker_url())
     started = time.monotonic()
-    response = httpx.get(f"{api_with_dead_broker}/metrics", timeout=10)
+    response = client.get("/metrics")
     elapsed = time.monotonic() - started
 
     assert response.status_code == 200

@@ -5,7 +5,7 @@ import uuid
 import httpx
 from fastapi.testclient import TestClient
 
-from app.models.job import JobState
+from durable_jobs import JobState
 from tests.support.ledger import (
     job_row,
     new_user_payload,

@@ -7,7 +7,6 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.db import engine, transaction
-from app.jobs.inspection import BrokerUnavailable, connected_workers, ping_broker
 from app.schemas.health import (
     DependencyStatus,
     Liveness,
@@ -15,7 +14,13 @@ from app.schemas.health import (
     WorkersHealth,
     WorkerStatus,
 )
-from app.services.worker_health import WorkerReport, worker_reports
+from durable_jobs import (
+    BrokerUnavailable,
+    WorkerReport,
+    connected_workers,
+    ping_broker,
+    worker_reports,
+)
 
 logger = logging.getLogger(__name__)
 

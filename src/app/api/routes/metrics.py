@@ -1,7 +1,10 @@
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from app.services.metrics import registry
+from durable_jobs import JobsCollector
+
+registry = CollectorRegistry(auto_describe=False)
+registry.register(JobsCollector())
 
 router = APIRouter(tags=["metrics"])
 

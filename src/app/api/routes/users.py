@@ -3,7 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, HTTPException, Path, Response, status
 
 from app.api.back_pressure import ENQUEUE_REFUSED, EnqueueGuard
-from app.api.deps import SessionDep
+from app.api.deps import SessionDep, SettingsDep
 from app.models.idempotency import IDEMPOTENCY_KEY_MAX_LENGTH
 from app.models.user import User
 from app.schemas.error import DATABASE_UNAVAILABLE, ErrorBody
@@ -41,6 +41,7 @@ UserId = Annotated[int, Path(ge=1, le=MAX_BIGINT)]
 def create_user(
     body: UserCreate,
     session: SessionDep,
+    settings: SettingsDep,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> UserCreated:
@@ -51,7 +52,7 @@ def create_user(
         if stored is not None:
             response.headers["Idempotent-Replayed"] = "true"
             return UserCreated.model_validate(stored.response_body)
-    user, job = users.create_user(session, body)
+    user, job = users.create_user(session, body, welcome=settings.send_welcome_email)
     created = UserCreated(
         **UserRead.model_validate(user).model_dump(),
         welcome_email_job_id=job.id if job is not None else None,

@@ -1,7 +1,7 @@
 from dataclasses import dataclass
 from typing import Any
 
-from app.models.job import Job
+from durable_jobs._models import Job
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,30 @@
-"""`enqueue`: the one way the application starts a background job."""
+"""`enqueue`: the one way a job starts, inside the caller's transaction."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from app.jobs import ledger
-from app.jobs.message import JobMessage
-from app.jobs.publisher import background_publisher
-from app.models.job import Job
-from app.tasks.catalog import TaskSpec
+from durable_jobs import _ledger as ledger
+from durable_jobs import _runtime
+from durable_jobs._message import JobMessage
+from durable_jobs._models import Job
+
+if TYPE_CHECKING:
+    from durable_jobs._declare import TaskPolicy
 
 _AFTER_COMMIT = "jobs_to_publish"
 
 
-def enqueue(session: Session, spec: TaskSpec, **kwargs: Any) -> Job:
+def add_and_publish_after_commit(
+    session: Session, policy: "TaskPolicy", kwargs: dict[str, Any]
+) -> Job:
     """Record a job in the caller's transaction; it is published once that commits.
 
     Arguments must be JSON values (ids, not objects). A rollback drops the job with
     the rest of the transaction; a crash after commit leaves it to the relay.
     """
-    job = ledger.add_job(session, spec, kwargs)
+    job = ledger.add_job(session, _runtime.settings(), policy, kwargs)
     publish_after_commit(session, job)
     return job
 
@@ -33,7 +37,7 @@ def publish_after_commit(session: Session, job: Job) -> None:
 def _publish_committed_jobs(session: Session) -> None:
     messages = session.info.pop(_AFTER_COMMIT, None)
     if messages:
-        background_publisher.submit(messages)
+        _runtime.current().publisher.submit(messages)
 
 
 @event.listens_for(Session, "after_rollback")

@@ -9,8 +9,6 @@ import logging
 
 import psycopg
 
-from app.core.db import libpq_dsn
-
 logger = logging.getLogger(__name__)
 
 # Any constant shared by every beat of this database; these are the bytes of "jobsbeat".
@@ -24,11 +22,9 @@ class BeatAlreadyRunning(RuntimeError):
     pass
 
 
-def hold_beat_lock(dsn: str | None = None) -> None:
+def hold_beat_lock(dsn: str) -> None:
     """Take the beat lock for the life of this process, or raise BeatAlreadyRunning."""
-    connection = psycopg.connect(
-        dsn or libpq_dsn(), autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS
-    )
+    connection = psycopg.connect(dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_SECONDS)
     row = connection.execute("SELECT pg_try_advisory_lock(%s)", (BEAT_LOCK_KEY,)).fetchone()
     if not (row and row[0]):
         connection.close()

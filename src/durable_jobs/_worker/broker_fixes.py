@@ -1,6 +1,6 @@
 """Workarounds for Celery and kombu bugs that would lose workers; each says when to drop it.
 
-Applied by `app.worker` at import, so every process that talks to the broker has them.
+Applied as a worker or beat starts (the signals module imports this one).
 The fixes below patch kombu's Redis transport only: on RabbitMQ nothing calls them.
 """
 

@@ -12,12 +12,12 @@ import uuid
 from collections.abc import Iterable
 
 from amqp.exceptions import MessageNacked
+from celery import Celery
 from kombu.exceptions import OperationalError
 
-from app.core.db import transaction
-from app.jobs import ledger
-from app.jobs.message import JobMessage
-from app.worker import celery_app
+from durable_jobs import _ledger as ledger
+from durable_jobs._db import Database
+from durable_jobs._message import JobMessage
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ PAUSE_AFTER_FAILURE_SECONDS = 5.0
 MARK_INTERVAL_SECONDS = 0.1
 
 
-def publish(messages: Iterable[JobMessage]) -> list[JobMessage]:
+def publish(celery_app: Celery, messages: Iterable[JobMessage]) -> list[JobMessage]:
     """Publish each message with the bounded retry policy; return those the broker took.
 
     Stops at the first failure: with the broker gone the rest would fail too.
@@ -63,7 +63,9 @@ def publish(messages: Iterable[JobMessage]) -> list[JobMessage]:
 class BackgroundPublisher:
     """One daemon thread per process that publishes jobs just after their commit."""
 
-    def __init__(self) -> None:
+    def __init__(self, celery_app: Celery, database: Database) -> None:
+        self._celery_app = celery_app
+        self._database = database
         self._pending: queue.Queue[JobMessage] = queue.Queue(maxsize=BACKLOG_LIMIT)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -102,7 +104,7 @@ class BackgroundPublisher:
                     mark_at = time.monotonic() + MARK_INTERVAL_SECONDS
                 unmarked += published
                 if unmarked and (time.monotonic() >= mark_at or len(unmarked) >= BATCH_LIMIT):
-                    with transaction() as session:
+                    with self._database.transaction() as session:
                         ledger.mark_published(session, unmarked)
                     unmarked = []
             except Exception:
@@ -128,10 +130,7 @@ class BackgroundPublisher:
     def _publish_batch(self, batch: list[JobMessage]) -> list[uuid.UUID]:
         if not batch or time.monotonic() < self._paused_until:
             return []
-        published = publish(batch)
+        published = publish(self._celery_app, batch)
         if len(published) < len(batch):
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
         return [uuid.UUID(message.job_id) for message in published]
-
-
-background_publisher = BackgroundPublisher()

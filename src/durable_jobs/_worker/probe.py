@@ -8,7 +8,7 @@ tick and at the jobs the worker holds, then:
   While the broker is down Celery reconnects outside its loop, so a worker waiting
   for the broker is alive: restarting it would not bring the broker back;
 - upserts the worker's row in `worker_heartbeats` (PostgreSQL, not the broker), which
-  /api/v1/health/workers reads.
+  `worker_reports` reads (the service's /api/v1/health/workers).
 
 The thread shares no lock with the pool processes forked beside it: it opens a
 short psycopg connection of its own for each beat and never touches the app's
@@ -28,8 +28,9 @@ import psycopg
 from celery import bootsteps
 from celery.worker import state as worker_state
 
-from app.core.config import Settings, settings
-from app.core.db import libpq_dsn
+from durable_jobs._db import libpq_dsn
+from durable_jobs._runtime import current
+from durable_jobs._settings import JobsSettings
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class Observation:
 
 
 class WorkerProbe:
-    def __init__(self, worker: Any, settings: Settings) -> None:
+    def __init__(self, worker: Any, settings: JobsSettings) -> None:
         self._worker = worker
         self._settings = settings
         self._name: str = worker.hostname
@@ -194,7 +195,7 @@ class WorkerProbeStep(bootsteps.StartStopStep):
         super().__init__(worker, **kwargs)
 
     def start(self, worker: Any) -> None:
-        worker.probe = WorkerProbe(worker, settings)
+        worker.probe = WorkerProbe(worker, current().settings)
         worker.probe.start()
 
     def stop(self, worker: Any) -> None:

@@ -11,27 +11,19 @@ import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import redis
-from amqp.exceptions import NotFound
-from kombu import Connection
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.registry import Collector
 from sqlalchemy import text
 
-from app.core.config import settings
-from app.core.db import transaction
-from app.models.job import JobState
-from app.worker import celery_app, dead_letter_queue_name
+from durable_jobs import _broker as broker
+from durable_jobs._models import JobState
+from durable_jobs._runtime import current, transaction
 
 logger = logging.getLogger(__name__)
 
 # Seconds; from a near-instant start to a task at a generous time limit.
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
-BROKER_TIMEOUT_SECONDS = 1.0
 LEDGER_TIMEOUT_MS = 5000
-# kombu's Redis transport keeps a message of priority p > 0 under "<queue>\x06\x16<p>".
-REDIS_PRIORITY_SEPARATOR = "\x06\x16"
-REDIS_PRIORITY_STEPS = (3, 6, 9)
 
 
 def _bucket_columns(column: str, where: str) -> str:
@@ -80,6 +72,8 @@ _BACKLOG = text(
 
 
 class JobsCollector(Collector):
+    """Register it on a Prometheus registry of the host's; it reads the process's engine."""
+
     def collect(self) -> Iterator[Metric]:
         yield from self._ledger()
         yield from self._broker()
@@ -121,7 +115,7 @@ class JobsCollector(Collector):
             "broker_queue_depth", "Messages waiting in each configured queue", labels=["queue"]
         )
         try:
-            depths = _queue_depths(_queue_names())
+            depths = _queue_depths()
         except Exception as exc:
             logger.warning("Metrics: the broker did not answer: %s", exc)
             up.add_metric([], 0)
@@ -193,69 +187,8 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=float(value))
 
 
-def _queue_names() -> list[str]:
-    queues: Iterable[Any] = celery_app.conf.task_queues or []
-    names = {queue.name for queue in queues} | {settings.task_default_queue}
-    if settings.broker_is_amqp:
-        # Dead letters are jobs no worker could take: worth an alert when above zero.
-        names |= {dead_letter_queue_name(name) for name in names}
-    return sorted(names)
-
-
-def _queue_depths(queues: list[str]) -> dict[str, int]:
-    if settings.broker_is_amqp:
-        return _rabbitmq_queue_depths(queues)
-    return _redis_queue_depths(queues)
-
-
-def _redis_queue_depths(queues: list[str]) -> dict[str, int]:
-    """LLEN of each queue and of its priority lists."""
-    client = redis.Redis.from_url(
-        settings.broker_url,
-        socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
-        socket_timeout=BROKER_TIMEOUT_SECONDS,
-    )
-    try:
-        pipeline = client.pipeline(transaction=False)
-        for queue in queues:
-            pipeline.llen(queue)
-            for step in REDIS_PRIORITY_STEPS:
-                pipeline.llen(f"{queue}{REDIS_PRIORITY_SEPARATOR}{step}")
-        lengths = pipeline.execute()
-    finally:
-        client.close()
-    per_queue = len(REDIS_PRIORITY_STEPS) + 1
-    return {
-        queue: sum(int(n) for n in lengths[i * per_queue : (i + 1) * per_queue])
-        for i, queue in enumerate(queues)
-    }
-
-
-def _rabbitmq_queue_depths(queues: list[str]) -> dict[str, int]:
-    """Ready messages of each queue, from a passive declare (it never creates one); a
-    queue no worker or publisher has declared yet holds nothing."""
-    depths: dict[str, int] = {}
-    with Connection(
-        settings.broker_url,
-        connect_timeout=BROKER_TIMEOUT_SECONDS,
-        transport_options={
-            "read_timeout": BROKER_TIMEOUT_SECONDS,
-            "write_timeout": BROKER_TIMEOUT_SECONDS,
-        },
-    ) as connection:
-        connection.ensure_connection(max_retries=1)
-        for queue in queues:
-            # A missing queue closes the channel: one channel per queue. (kombu types
-            # it as StdChannel; py-amqp's channel has queue_declare.)
-            channel: Any = connection.channel()
-            try:
-                depths[queue] = channel.queue_declare(queue, passive=True).message_count
-            except NotFound:
-                depths[queue] = 0
-            finally:
-                channel.close()
-    return depths
-
-
-registry = CollectorRegistry(auto_describe=False)
-registry.register(JobsCollector())
+def _queue_depths() -> dict[str, int]:
+    runtime = current()
+    configured: Iterable[Any] = runtime.celery.conf.task_queues or []
+    names = broker.queue_names(runtime.settings, (queue.name for queue in configured))
+    return broker.queue_depths(runtime.settings, broker.watched_queues(runtime.settings, names))

@@ -1,7 +1,7 @@
 """jobs.infra_retries: attempts cut short by the database or the broker going away
 
-Revision ID: 0004_job_infra_retries
-Revises: 0003_worker_heartbeats
+Revision ID: durable_jobs_0002
+Revises: durable_jobs_0001
 """
 
 from collections.abc import Sequence
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_job_infra_retries"
-down_revision: str | None = "0003_worker_heartbeats"
+revision: str = "durable_jobs_0002"
+down_revision: str | None = "durable_jobs_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -22,12 +22,11 @@ from typing import Any, NoReturn, TypeVar
 from celery import Task
 from celery.exceptions import Ignore, Reject, Retry
 
-from app.core.config import settings
-from app.core.db import autocommit, transaction
-from app.core.logging import job_id_var, request_id_var
-from app.jobs import ledger
-from app.jobs.infrastructure import is_infrastructure_error
-from app.models.job import JobState
+from durable_jobs import _ledger as ledger
+from durable_jobs._context import job_id_var, request_id_var
+from durable_jobs._infrastructure import is_infrastructure_error
+from durable_jobs._models import JobState
+from durable_jobs._runtime import autocommit, settings, transaction
 
 logger = logging.getLogger(__name__)
 
@@ -136,7 +135,7 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 "Job %s (%s) failed: infrastructure errors on %d attempts in a row: %s",
                 job_id,
                 self.name,
-                settings.job_infrastructure_retries + 1,
+                settings().job_infrastructure_retries + 1,
                 _describe(error),
             )
             raise error
@@ -206,7 +205,7 @@ class DurableTask(Task):  # type: ignore[type-arg]
 def _ledger_write(write: Callable[[], T]) -> T:
     """Run one ledger write, trying again while the database is away, for up to
     JOB_LEDGER_RETRY_SECONDS; each try takes a fresh pooled connection."""
-    deadline = time.monotonic() + settings.job_ledger_retry_seconds
+    deadline = time.monotonic() + settings().job_ledger_retry_seconds
     delay = 0.05
     while True:
         try:

@@ -1,13 +1,18 @@
+"""The job ledger's tables: one row per job, one row per live worker."""
+
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, Index, Integer, String, Text, func, text
+from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from app.core.db import Base
+
+class LedgerBase(DeclarativeBase):
+    """The engine's tables (jobs, worker_heartbeats); a host's Alembic env adds
+    `LedgerBase.metadata` to its target metadata."""
 
 
 class JobState(StrEnum):
@@ -22,7 +27,7 @@ class JobState(StrEnum):
 FINISHED_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
-class Job(Base):
+class Job(LedgerBase):
     """The ledger row of one background job; its id is also the Celery task id.
 
     A row with `published_at` NULL is in the outbox: committed but not yet handed
@@ -64,3 +69,25 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+
+
+class WorkerHeartbeat(LedgerBase):
+    """The latest heartbeat of one Celery worker, upserted by the worker itself.
+
+    Written from a thread of the worker's main process through PostgreSQL, never the
+    broker, so the report still stands while the broker is down.
+    """
+
+    __tablename__ = "worker_heartbeats"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    pid: Mapped[int] = mapped_column(Integer)
+    concurrency: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    beat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    active_jobs: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    # Jobs running past the worker's stuck threshold.
+    stuck_jobs: Mapped[int] = mapped_column(Integer, default=0)
+    broker_connected: Mapped[bool] = mapped_column(Boolean, default=False)
+    loop_stalled: Mapped[bool] = mapped_column(Boolean, default=False)

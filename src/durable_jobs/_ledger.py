@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     Connection,
@@ -23,10 +23,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from app.core.config import settings
-from app.core.logging import request_id_var
-from app.models.job import FINISHED_STATES, Job, JobState
-from app.tasks.catalog import TaskSpec
+from durable_jobs._context import request_id_var
+from durable_jobs._models import FINISHED_STATES, Job, JobState
+from durable_jobs._runtime import settings as _settings
+from durable_jobs._settings import JobsSettings
+
+if TYPE_CHECKING:
+    from durable_jobs._declare import TaskPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -62,17 +65,19 @@ class Holder:
     pid: int
 
 
-def add_job(session: Session, spec: TaskSpec, kwargs: dict[str, Any]) -> Job:
+def add_job(
+    session: Session, settings: JobsSettings, spec: "TaskPolicy", kwargs: dict[str, Any]
+) -> Job:
     job = Job(
         id=uuid.uuid4(),
         task_name=spec.name,
         kwargs=kwargs,
-        queue=spec.queue,
+        queue=spec.queue_for(settings),
         state=JobState.QUEUED,
         attempts=0,
         worker_losses=0,
         retries=0,
-        max_attempts=spec.max_attempts,
+        max_attempts=spec.max_attempts(settings),
         request_id=request_id_var.get(),
     )
     session.add(job)
@@ -115,7 +120,7 @@ def claim(
         if now is not None and job.lease_expires_at > now and not holder_died_here:
             return Claim(refusal=ClaimRefusal.RUNNING_ELSEWHERE, state=state)
         job.worker_losses += 1
-        if job.worker_losses >= settings.job_max_worker_losses:
+        if job.worker_losses >= _settings().job_max_worker_losses:
             _finish(job, JobState.FAILED, f"worker lost {job.worker_losses} times while running it")
             logger.error("Job %s failed: its worker was lost %d times", job.id, job.worker_losses)
             return Claim(refusal=ClaimRefusal.TOO_MANY_WORKER_LOSSES, state=JobState.FAILED)
@@ -137,7 +142,7 @@ def _start_attempt(
             worker=holder.node,
             worker_pid=holder.pid,
             started_at=func.now(),
-            lease_expires_at=func.now() + timedelta(seconds=settings.job_lease_seconds),
+            lease_expires_at=func.now() + timedelta(seconds=_settings().job_lease_seconds),
             next_attempt_at=None,
             # A delivered job was published, whatever the publisher has recorded yet.
             published_at=func.coalesce(Job.published_at, func.now()),
@@ -183,6 +188,7 @@ def schedule_infrastructure_retry(
     (the relay publishes it then); past it the job fails. Returns the new state, or
     None if the attempt was no longer this one's to record.
     """
+    settings = _settings()
     exhausted = Job.infra_retries >= settings.job_infrastructure_retries
     backoff = func.least(
         settings.job_infrastructure_backoff_seconds
@@ -260,6 +266,7 @@ def lock_unpublished(session: Session, limit: int, min_age_seconds: float) -> li
 def requeue_abandoned(session: Session) -> int:
     """Put back into the outbox the jobs whose message may be gone: a started job whose
     lease ran out, a retry that is long overdue, a queued job nobody claimed."""
+    settings = _settings()
     stale = func.now() - timedelta(seconds=settings.effective_visibility_timeout)
     lease_ran_out = and_(
         Job.state == JobState.STARTED,
@@ -285,6 +292,7 @@ def requeue_abandoned(session: Session) -> int:
 
 def prune_finished(session: Session) -> int:
     """Delete finished jobs past their retention; failed ones are kept longer."""
+    settings = _settings()
     now = func.now()
     finished_ok = and_(
         Job.state.in_([JobState.SUCCEEDED, JobState.CANCELLED]),

@@ -1,6 +1,6 @@
 """The relay: publishes what the outbox still holds and re-queues abandoned jobs.
 
-Run it with `python -m app.jobs.relay`; several relays may run side by side, as
+Run it with `run_relay`; several relays may run side by side, as
 rows are claimed with FOR UPDATE SKIP LOCKED.
 """
 
@@ -10,27 +10,28 @@ import threading
 import uuid
 from types import FrameType
 
-from app.core.config import settings
-from app.core.db import transaction
-from app.core.logging import configure_logging
-from app.jobs import ledger
-from app.jobs.message import JobMessage
-from app.jobs.publisher import publish
+from durable_jobs import _ledger as ledger
+from durable_jobs._message import JobMessage
+from durable_jobs._publisher import publish
+from durable_jobs._runtime import current, transaction
 
 logger = logging.getLogger(__name__)
 
 
-def relay_pending_jobs(min_age_seconds: float = settings.relay_min_age_seconds) -> int:
+def relay_pending_jobs(min_age_seconds: float | None = None) -> int:
     """Publish one batch of unpublished jobs; return how many the broker took.
 
     The rows stay locked while they are published, so a crash before the commit
     leaves them unpublished and a later pass sends them again (at least once).
     """
+    settings = current().settings
+    if min_age_seconds is None:
+        min_age_seconds = settings.relay_min_age_seconds
     with transaction() as session:
         jobs = ledger.lock_unpublished(session, settings.relay_batch_size, min_age_seconds)
         if not jobs:
             return 0
-        published = publish([JobMessage.of(job) for job in jobs])
+        published = publish(current().celery, [JobMessage.of(job) for job in jobs])
         if published:
             ledger.mark_published(session, [uuid.UUID(m.job_id) for m in published])
     if published:
@@ -47,6 +48,7 @@ def requeue_abandoned_jobs() -> int:
 
 
 def run_forever(stop: threading.Event) -> None:
+    settings = current().settings
     logger.info(
         "Relay started (every %.1fs, batches of %d)",
         settings.relay_interval_seconds,
@@ -63,8 +65,8 @@ def run_forever(stop: threading.Event) -> None:
     logger.info("Relay stopped")
 
 
-def main() -> None:
-    configure_logging()
+def run_relay() -> None:
+    """Run the relay in this process until SIGTERM or SIGINT; build the engine first."""
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -74,7 +76,3 @@ def main() -> None:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     run_forever(stop)
-
-
-if __name__ == "__main__":
-    main()

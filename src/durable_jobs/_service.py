@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
-from app.jobs.enqueue import publish_after_commit
-from app.models.job import Job, JobState
+from durable_jobs._enqueue import publish_after_commit
+from durable_jobs._models import Job, JobState
 
 
 class JobNotFound(Exception):

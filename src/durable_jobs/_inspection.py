@@ -6,7 +6,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any
 
-from app.worker import celery_app
+from durable_jobs._runtime import current
 
 # A few threads only: calls stuck on a frozen broker must not pile up without bound.
 _executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="broker-inspect")
@@ -31,7 +31,7 @@ def ping_broker(deadline: float) -> None:
 def connected_workers(deadline: float) -> list[WorkerInfo]:
     """The workers that answered within the deadline, with what each is doing."""
     reply_timeout = max(0.1, deadline * 0.6)
-    inspector = celery_app.control.inspect(timeout=reply_timeout)
+    inspector = current().celery.control.inspect(timeout=reply_timeout)
     stats_call = _executor.submit(inspector.stats)
     active_call = _executor.submit(inspector.active)
     stats: dict[str, Any] = _wait(stats_call, deadline) or {}
@@ -48,7 +48,7 @@ def connected_workers(deadline: float) -> list[WorkerInfo]:
 
 
 def _connect_once() -> None:
-    with celery_app.connection_for_write() as connection:
+    with current().celery.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=2)
 
 

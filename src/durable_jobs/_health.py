@@ -6,7 +6,7 @@ from typing import Literal
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from app.core.config import settings
+from durable_jobs._runtime import settings as _settings
 
 WorkerState = Literal["ok", "disconnected", "stuck", "lost"]
 
@@ -38,7 +38,7 @@ class WorkerReport:
 def worker_reports(session: Session) -> list[WorkerReport]:
     session.execute(text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
     rows = session.execute(
-        _HEARTBEATS, {"forget_after": settings.worker_forget_after_seconds}
+        _HEARTBEATS, {"forget_after": _settings().worker_forget_after_seconds}
     ).mappings()
     return [
         WorkerReport(
@@ -58,7 +58,7 @@ def worker_reports(session: Session) -> list[WorkerReport]:
 
 
 def _state(age: float, loop_stalled: bool, stuck_jobs: int, broker_connected: bool) -> WorkerState:
-    if age > settings.worker_lost_after_seconds:
+    if age > _settings().worker_lost_after_seconds:
         return "lost"
     if loop_stalled or stuck_jobs:
         return "stuck"

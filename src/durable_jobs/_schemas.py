@@ -1,10 +1,12 @@
+"""What the jobs API answers: a job as its ledger row shows it, and a page of them."""
+
 import uuid
 from datetime import datetime
 from typing import Any
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field
 
-from app.models.job import JobState
+from durable_jobs._models import JobState
 
 
 class JobRead(BaseModel):

@@ -2,16 +2,15 @@
 
 import logging
 
-from app.core.db import transaction
-from app.jobs import ledger
-from app.jobs.relay import relay_pending_jobs, requeue_abandoned_jobs
-from app.tasks.catalog import PRUNE_FINISHED_JOBS, REAP_ABANDONED_JOBS
-from app.worker import celery_app
+from durable_jobs import _ledger as ledger
+from durable_jobs._declare import task
+from durable_jobs._relay import relay_pending_jobs, requeue_abandoned_jobs
+from durable_jobs._runtime import transaction
 
 logger = logging.getLogger(__name__)
 
 
-@celery_app.task(name=PRUNE_FINISHED_JOBS.name)
+@task("jobs.prune_finished")
 def prune_finished_jobs() -> int:
     with transaction() as session:
         pruned = ledger.prune_finished(session)
@@ -19,7 +18,7 @@ def prune_finished_jobs() -> int:
     return pruned
 
 
-@celery_app.task(name=REAP_ABANDONED_JOBS.name)
+@task("jobs.reap_abandoned")
 def reap_abandoned_jobs() -> dict[str, int]:
     """The relay's sweep, on beat's schedule: abandoned jobs still come back, and get
     published, while the relay is down. Beside a running relay it finds nothing."""

@@ -1,0 +1,86 @@
+"""Background jobs for FastAPI and Celery that are never lost.
+
+A job is a row of the ledger written in the caller's transaction (the outbox), published
+after the commit or by the relay, claimed by the worker before it runs, and its outcome
+recorded under that claim. This module is the whole public API; every other module is
+private.
+"""
+
+from pathlib import Path
+
+from durable_jobs._api import jobs_router, ledger_page_router
+from durable_jobs._broker import dead_letter_queue_name
+from durable_jobs._celery import create_celery, discard_celery
+from durable_jobs._context import job_id_var, request_id_var
+from durable_jobs._declare import DurableTaskHandle, FromSettings, TaskPolicy, task
+from durable_jobs._health import WorkerReport, WorkerState, worker_reports
+from durable_jobs._inspection import BrokerUnavailable, WorkerInfo, connected_workers, ping_broker
+from durable_jobs._metrics import JobsCollector
+from durable_jobs._models import FINISHED_STATES, Job, JobState, LedgerBase, WorkerHeartbeat
+from durable_jobs._relay import relay_pending_jobs, requeue_abandoned_jobs, run_relay
+from durable_jobs._runtime import current as _current
+from durable_jobs._schemas import JobPage, JobRead
+from durable_jobs._service import (
+    InvalidCursor,
+    JobNotFound,
+    JobStateConflict,
+    cancel_job,
+    get_job,
+    list_jobs,
+    retry_job,
+)
+from durable_jobs._settings import JobsSettings
+from durable_jobs._task import DurableTask
+
+# Put this directory in the host's Alembic `version_locations`; its branch is "durable_jobs".
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations" / "versions"
+
+
+def wait_for_publishing(timeout: float) -> bool:
+    """Wait until every job committed so far in this process was handed to the broker
+    (or left to the relay); for tests and orderly shutdown."""
+    return _current().publisher.wait_idle(timeout)
+
+
+__all__ = [
+    "FINISHED_STATES",
+    "MIGRATIONS_DIR",
+    "BrokerUnavailable",
+    "DurableTask",
+    "DurableTaskHandle",
+    "FromSettings",
+    "InvalidCursor",
+    "Job",
+    "JobNotFound",
+    "JobPage",
+    "JobRead",
+    "JobState",
+    "JobStateConflict",
+    "JobsCollector",
+    "JobsSettings",
+    "LedgerBase",
+    "TaskPolicy",
+    "WorkerHeartbeat",
+    "WorkerInfo",
+    "WorkerReport",
+    "WorkerState",
+    "cancel_job",
+    "connected_workers",
+    "create_celery",
+    "dead_letter_queue_name",
+    "discard_celery",
+    "get_job",
+    "job_id_var",
+    "jobs_router",
+    "ledger_page_router",
+    "list_jobs",
+    "ping_broker",
+    "relay_pending_jobs",
+    "request_id_var",
+    "requeue_abandoned_jobs",
+    "retry_job",
+    "run_relay",
+    "task",
+    "wait_for_publishing",
+    "worker_reports",
+]

@@ -1,0 +1,195 @@
+"""One declaration per task: `@task(...)` takes the whole policy, registers the Celery
+task on every engine built in this process, and returns a typed handle whose `enqueue`
+is checked against the function's signature."""
+
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+
+from sqlalchemy.orm import Session
+
+from durable_jobs import _runtime
+from durable_jobs._enqueue import add_and_publish_after_commit
+from durable_jobs._models import Job
+from durable_jobs._settings import JobsSettings
+
+if TYPE_CHECKING:
+    from celery import Celery, Task
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class FromSettings:
+    """A policy value read from the settings the engine is built with, not at import:
+    `retries=FromSettings("email_max_retries")`."""
+
+    name: str
+
+    def resolve(self, settings: JobsSettings) -> Any:
+        return getattr(settings, self.name)
+
+
+IntPolicy = int | FromSettings | None
+BoolPolicy = bool | FromSettings
+
+
+def _resolve(value: Any, settings: JobsSettings) -> Any:
+    return value.resolve(settings) if isinstance(value, FromSettings) else value
+
+
+@dataclass(frozen=True)
+class TaskPolicy:
+    """How a task is delivered and retried; None takes the engine's default."""
+
+    name: str
+    # None: the settings' TASK_DEFAULT_QUEUE.
+    queue: str | None = None
+    retry_for: tuple[type[BaseException], ...] = ()
+    retries: int | FromSettings = 0
+    # Exponential backoff: a factor in seconds (True is 1), capped at backoff_max.
+    backoff: IntPolicy | bool = None
+    backoff_max: IntPolicy = None
+    jitter: BoolPolicy = True
+    time_limit: IntPolicy = None
+    soft_time_limit: IntPolicy = None
+
+    def queue_for(self, settings: JobsSettings) -> str:
+        return self.queue or settings.task_default_queue
+
+    def max_attempts(self, settings: JobsSettings) -> int:
+        return int(_resolve(self.retries, settings)) + 1
+
+    def celery_options(self, settings: JobsSettings) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "name": self.name,
+            "max_retries": _resolve(self.retries, settings),
+        }
+        if self.retry_for:
+            options["autoretry_for"] = self.retry_for
+        optional = {
+            "retry_backoff": self.backoff,
+            "retry_backoff_max": self.backoff_max,
+            "retry_jitter": self.jitter,
+            "time_limit": self.time_limit,
+            "soft_time_limit": self.soft_time_limit,
+        }
+        for option, value in optional.items():
+            if value is not None:
+                options[option] = _resolve(value, settings)
+        return options
+
+
+class DurableTaskHandle(Generic[P, R]):
+    """A declared task: call it to run it here, `enqueue` it to run it in a worker."""
+
+    def __init__(self, function: Callable[P, R], policy: TaskPolicy) -> None:
+        self._function = function
+        self._signature = inspect.signature(function)
+        self.policy = policy
+        self.__doc__ = function.__doc__
+        self.__name__ = function.__name__
+
+    @property
+    def name(self) -> str:
+        return self.policy.name
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self._function(*args, **kwargs)
+
+    def enqueue(self, session: Session, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """Record the job in the caller's transaction; it is published once that commits.
+
+        Raises TypeError, before any row is written, for arguments the function does not
+        take or values that are not JSON.
+        """
+        arguments = self.arguments(*args, **kwargs)
+        return add_and_publish_after_commit(session, self.policy, arguments)
+
+    def arguments(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The call as the keyword arguments the message carries (JSON values only)."""
+        try:
+            bound = self._signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}: {exc}") from None
+        arguments = dict(bound.arguments)
+        try:
+            json.dumps(arguments)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{self.name}: arguments must be JSON values: {exc}") from None
+        return arguments
+
+    @property
+    def celery_task(self) -> "Task[P, R]":
+        """The task as registered on the process's Celery app."""
+        task: Task[P, R] = _runtime.current().celery.tasks[self.name]
+        return task
+
+    @property
+    def request(self) -> Any:
+        """Celery's request of the attempt running now (its id, its retries)."""
+        return self.celery_task.request
+
+
+_declared: dict[str, DurableTaskHandle[Any, Any]] = {}
+
+
+def task(
+    name: str,
+    *,
+    queue: str | None = None,
+    retry_for: tuple[type[BaseException], ...] = (),
+    retries: int | FromSettings = 0,
+    backoff: IntPolicy | bool = None,
+    backoff_max: IntPolicy = None,
+    jitter: BoolPolicy = True,
+    time_limit: IntPolicy = None,
+    soft_time_limit: IntPolicy = None,
+) -> Callable[[Callable[P, R]], DurableTaskHandle[P, R]]:
+    """Declare a durable task under a `"domain.action"` name, with its whole policy.
+
+    The function takes JSON keyword arguments (ids, not objects) and may run more than
+    once: it re-reads its rows and skips work already done.
+    """
+    policy = TaskPolicy(
+        name=name,
+        queue=queue,
+        retry_for=retry_for,
+        retries=retries,
+        backoff=backoff,
+        backoff_max=backoff_max,
+        jitter=jitter,
+        time_limit=time_limit,
+        soft_time_limit=soft_time_limit,
+    )
+
+    def declare(function: Callable[P, R]) -> DurableTaskHandle[P, R]:
+        existing = _declared.get(name)
+        if existing is not None and _path(existing._function) != _path(function):
+            raise ValueError(
+                f"Two tasks are declared as {name!r}: "
+                f"{_path(existing._function)} and {_path(function)}"
+            )
+        handle = DurableTaskHandle(function, policy)
+        _declared[name] = handle
+        for runtime in _runtime.all_runtimes():
+            register(runtime.celery, runtime.settings, handle)
+        return handle
+
+    return declare
+
+
+def _path(function: Callable[..., Any]) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
+
+
+def declared_tasks() -> list[DurableTaskHandle[Any, Any]]:
+    return list(_declared.values())
+
+
+def register(celery: "Celery", settings: JobsSettings, handle: DurableTaskHandle[Any, Any]) -> None:
+    # Lazy: the task binds to the app (and copies its config) when the app finalizes.
+    celery.task(**handle.policy.celery_options(settings))(handle._function)
