@@ -16,8 +16,8 @@ from app.core.rate_limit import RateLimiter
 from app.main import app
 from app.services.backlog import BacklogGauge
 from durable_jobs import Job, JobState
-from tests.conftest import ADMIN_HEADERS
 from tests.support.broker_env import REDIS_URL
+from tests.support.environment import ADMIN_HEADERS
 from tests.support.ledger import new_user_payload, user_count
 from tests.support.ledger_rows import insert_job
 from tests.support.processes import free_port

@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from app.core.db import transaction
 from durable_jobs import Job, JobState
-from tests.conftest import WorkerFactory
+from tests.support.factories import WorkerFactory
 from tests.support.ledger import job_row, new_user_payload, wait_for_job_state
 from tests.support.ledger_rows import insert_job
 

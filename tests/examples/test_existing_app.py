@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from tests.conftest import DATABASE_SERVER, RUN_ID
+from tests.support.environment import DATABASE_SERVER, RUN_ID
 from tests.support.processes import ROOT, Process, child_env, free_port, wait_until
 
 from app.core.migrate import ensure_database_exists

@@ -12,8 +12,8 @@ import redis
 
 from app.core.db import engine
 from tests.faults.checker import Outcome, check, drain, p99
-from tests.faults.conftest import Stack
 from tests.faults.figures import add_row
+from tests.faults.stack import Stack
 from tests.support.ledger import jobs_by_state, new_user_payload, user_count
 from tests.support.processes import PrivateRedis
 from tests.support.settings import settings

@@ -9,9 +9,9 @@ import pytest
 
 from app.core.db import engine
 from tests.faults.checker import Outcome, check, drain
-from tests.faults.conftest import Stack, add_record_jobs
 from tests.faults.faults_scripts import CRASH_AFTER_COMMIT, CRASH_BEFORE_MARK, INLINE_CRASH
 from tests.faults.figures import REPEAT, add_row
+from tests.faults.stack import Stack, add_record_jobs
 from tests.support.ledger import new_user_payload
 from tests.support.processes import wait_until
 

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.faults.checker import Outcome, check, drain, p99
-from tests.faults.conftest import Stack
 from tests.faults.figures import add_row
 from tests.faults.load import SignUpLoad
+from tests.faults.stack import Stack
 from tests.support.processes import PrivatePostgres
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from durable_jobs import FINISHED_STATES, Job, JobState
 from durable_jobs import _ledger as ledger
 from tests.faults.checker import check, drain, p99
-from tests.faults.conftest import Stack
 from tests.faults.figures import add_row
 from tests.faults.load import SignUpLoad
+from tests.faults.stack import Stack
 from tests.support.fault_worker import record
 from tests.support.processes import PrivatePostgres, wait_until
 from tests.support.settings import settings

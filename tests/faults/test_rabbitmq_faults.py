@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from app.core.db import engine
 from tests.faults.checker import check, drain
-from tests.faults.conftest import Stack, add_record_jobs, running_stack
 from tests.faults.figures import add_row
+from tests.faults.stack import Stack, add_record_jobs, running_stack
 from tests.support.processes import PrivateRabbitMQ, private_rabbitmq, wait_until
 from tests.support.settings import settings
 

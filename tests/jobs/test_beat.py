@@ -8,7 +8,7 @@ from sqlalchemy import text
 from app.core.db import transaction
 from durable_jobs import JobState
 from durable_jobs._maintenance import reap_abandoned_jobs
-from tests.conftest import WorkerFactory
+from tests.support.factories import WorkerFactory
 from tests.support.ledger import job_row, new_user_payload, wait_for_job_state
 from tests.support.processes import child_env, start_beat, wait_until
 

@@ -8,7 +8,8 @@ from sqlalchemy import update
 
 from app.core.db import transaction
 from durable_jobs import Job, JobState
-from tests.conftest import ADMIN_HEADERS, WorkerFactory
+from tests.support.environment import ADMIN_HEADERS
+from tests.support.factories import WorkerFactory
 from tests.support.ledger import new_user_payload, wait_for_job_state, welcomed_user_ids
 from tests.support.processes import wait_until
 from tests.support.settings import settings

@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from durable_jobs._metrics import BUCKETS
-from tests.conftest import AppClientFactory
 from tests.support.broker import put_messages, unreachable_broker_url
 from tests.support.broker_env import rabbitmq_only
+from tests.support.factories import AppClientFactory
 from tests.support.ledger_rows import insert_job
 from tests.support.settings import settings
 
