@@ -48,8 +48,9 @@ def queued_messages(queue: str = "") -> int:
         finally:
             client.close()
     with Connection(settings.broker_url) as connection:
+        channel: Any = connection.channel()  # py-amqp's channel; kombu's stub lacks its methods
         try:
-            return int(connection.channel().queue_declare(queue, passive=True).message_count)
+            return int(channel.queue_declare(queue, passive=True).message_count)
         except NotFound:
             return 0
 
@@ -93,7 +94,7 @@ def purge_broker() -> None:
         return
     with Connection(settings.broker_url) as connection:
         for queue in _rabbitmq_queues_of_the_run():
-            channel = connection.channel()
+            channel: Any = connection.channel()
             try:
                 channel.queue_purge(queue)
             except NotFound:
