@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select, text
+from tests.support.stats import percentile
 
 from app.core.config import get_settings
 from app.core.db import engine, transaction
 from app.core.migrate import ensure_database_exists, upgrade_to_head
-from bench.load import percentile
 from bench.procs import VENV_BIN, Child, Children, PrivateRedis, free_port, wait_until
 from bench.tasks import DONE_KEY, STARTS_KEY, bench_redis, noop, noop_plain
 from durable_jobs import Job, JobState, wait_for_publishing

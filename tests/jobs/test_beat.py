@@ -36,14 +36,14 @@ def abandon(job_id: str) -> None:
         session.execute(
             text(
                 """
-                UPDATE jobs SET state = 'started', attempts = 1, worker = 'gone@nowhere',
+                UPDATE jobs SET state = :started, attempts = 1, worker = 'gone@nowhere',
                        worker_pid = 1, started_at = now() - interval '10 minutes',
                        lease_expires_at = now() - interval '5 minutes',
                        published_at = now() - interval '10 minutes'
                 WHERE id = :id
                 """
             ),
-            {"id": job_id},
+            {"id": job_id, "started": JobState.STARTED},
         )
 
 
