@@ -38,7 +38,8 @@ from durable_jobs import discard_celery, wait_for_publishing  # noqa: E402
 from tests.support.broker import purge_broker  # noqa: E402
 from tests.support.effects import create_tables  # noqa: E402
 from tests.support.factories import AppClientFactory, WorkerFactory  # noqa: E402
-from tests.support.processes import Process, child_env, start_worker  # noqa: E402
+from tests.support.launchers import start_worker  # noqa: E402
+from tests.support.runner import Process, child_env  # noqa: E402
 from tests.support.settings import settings  # noqa: E402
 
 

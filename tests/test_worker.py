@@ -10,7 +10,7 @@ from tests.support.broker import dead_letters
 from tests.support.broker_env import rabbitmq_only, rabbitmqctl
 from tests.support.environment import RABBITMQ_VHOST
 from tests.support.ledger import wait_for_job_state
-from tests.support.processes import Process, wait_until
+from tests.support.runner import Process, wait_until
 from tests.support.settings import settings
 
 pytestmark = rabbitmq_only

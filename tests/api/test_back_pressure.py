@@ -20,7 +20,7 @@ from tests.support.broker_env import REDIS_URL
 from tests.support.environment import ADMIN_HEADERS
 from tests.support.ledger import new_user_payload, user_count
 from tests.support.ledger_rows import insert_job
-from tests.support.processes import free_port
+from tests.support.runner import free_port
 
 ClientFactory = Callable[[str], TestClient]
 GAUGE_MAX_AGE_SECONDS = 0.2

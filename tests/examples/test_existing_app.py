@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from tests.support.environment import DATABASE_SERVER, RUN_ID
-from tests.support.processes import ROOT, Process, child_env, free_port, wait_until
+from tests.support.runner import ROOT, Process, child_env, free_port, wait_until
 
 from app.core.migrate import ensure_database_exists
 from durable_jobs import JobState

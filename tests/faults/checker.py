@@ -19,7 +19,7 @@ from enum import StrEnum
 from sqlalchemy import Engine, bindparam, text
 
 from durable_jobs import JobState
-from tests.support.processes import wait_until
+from tests.support.runner import wait_until
 
 
 class Outcome(StrEnum):

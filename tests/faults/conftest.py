@@ -13,11 +13,11 @@ from tests.faults.proxy import FaultProxy
 from tests.faults.stack import Stack, running_stack
 from tests.support.broker_env import ON_RABBITMQ
 from tests.support.effects import create_tables
-from tests.support.processes import (
+from tests.support.runner import child_env
+from tests.support.servers import (
     PrivateBroker,
     PrivatePostgres,
     PrivateRedis,
-    child_env,
     private_rabbitmq,
     private_redis,
 )

@@ -12,8 +12,9 @@ from durable_jobs import _ledger as ledger
 from tests.faults.checker import History, Outcome
 from tests.support.environment import RUN_ID
 from tests.support.fault_worker import record
+from tests.support.launchers import start_api, start_relay, start_worker
 from tests.support.ledger import new_user_payload
-from tests.support.processes import Process, child_env, start_api, start_relay, start_worker
+from tests.support.runner import Process, child_env
 from tests.support.settings import settings
 
 

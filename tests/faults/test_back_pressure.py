@@ -22,7 +22,8 @@ from tests.faults.figures import add_row, report
 from tests.faults.stack import Stack, running_stack
 from tests.support.broker_env import REDIS_URL
 from tests.support.ledger import new_user_payload, user_count
-from tests.support.processes import PrivateBroker, wait_until
+from tests.support.runner import wait_until
+from tests.support.servers import PrivateBroker
 from tests.support.stats import p99, summarize
 
 pytestmark = pytest.mark.faults

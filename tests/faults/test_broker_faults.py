@@ -20,7 +20,8 @@ from tests.faults.load import SignUpLoad
 from tests.faults.proxy import FaultProxy, Mode
 from tests.faults.stack import Stack, add_record_jobs
 from tests.support.fault_worker import record
-from tests.support.processes import VENV_BIN, PrivateRedis, Process, wait_until
+from tests.support.runner import VENV_BIN, Process, wait_until
+from tests.support.servers import PrivateRedis
 from tests.support.settings import settings
 from tests.support.stats import p99
 

@@ -15,7 +15,7 @@ from tests.faults.checker import Outcome, check, drain
 from tests.faults.figures import add_row
 from tests.faults.stack import Stack
 from tests.support.ledger import jobs_by_state, new_user_payload, user_count
-from tests.support.processes import PrivateRedis
+from tests.support.servers import PrivateRedis
 from tests.support.settings import settings
 from tests.support.stats import p99
 

@@ -13,7 +13,7 @@ from tests.faults.figures import REPEAT, add_row
 from tests.faults.programs import CRASHED, crash_after_commit, crash_before_mark, inline_crash
 from tests.faults.stack import Stack, add_record_jobs
 from tests.support.ledger import new_user_payload
-from tests.support.processes import ROOT, wait_until
+from tests.support.runner import ROOT, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

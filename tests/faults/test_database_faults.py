@@ -10,7 +10,7 @@ from tests.faults.checker import Outcome, check, drain
 from tests.faults.figures import add_row
 from tests.faults.load import SignUpLoad
 from tests.faults.stack import Stack
-from tests.support.processes import PrivatePostgres
+from tests.support.servers import PrivatePostgres
 from tests.support.stats import p99
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -19,7 +19,8 @@ from tests.faults.figures import add_row
 from tests.faults.load import SignUpLoad
 from tests.faults.stack import Stack
 from tests.support.fault_worker import record
-from tests.support.processes import PrivatePostgres, wait_until
+from tests.support.runner import wait_until
+from tests.support.servers import PrivatePostgres
 from tests.support.settings import settings
 from tests.support.stats import p99
 

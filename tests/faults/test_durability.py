@@ -28,7 +28,8 @@ from tests.support.ledger import (
     wait_for_job_state,
     welcomed_user_ids,
 )
-from tests.support.processes import PrivateBroker, wait_until
+from tests.support.runner import wait_until
+from tests.support.servers import PrivateBroker
 from tests.support.settings import settings
 from tests.support.stats import summarize
 

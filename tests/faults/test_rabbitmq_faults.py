@@ -15,7 +15,8 @@ from app.core.db import engine
 from tests.faults.checker import check, drain
 from tests.faults.figures import add_row
 from tests.faults.stack import Stack, add_record_jobs, running_stack
-from tests.support.processes import PrivateRabbitMQ, private_rabbitmq, wait_until
+from tests.support.runner import wait_until
+from tests.support.servers import PrivateRabbitMQ, private_rabbitmq
 from tests.support.settings import settings
 
 pytestmark = pytest.mark.faults

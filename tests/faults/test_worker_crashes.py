@@ -24,7 +24,8 @@ from tests.faults.kill_points import (
 from tests.faults.stack import Stack, add_record_jobs
 from tests.support.fault_worker import kill_own_process, record
 from tests.support.ledger import wait_for_job_state
-from tests.support.processes import PrivateRedis, wait_until
+from tests.support.runner import wait_until
+from tests.support.servers import PrivateRedis
 from tests.support.settings import settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -9,8 +9,9 @@ from app.core.db import transaction
 from durable_jobs import JobState
 from durable_jobs._maintenance import reap_abandoned_jobs
 from tests.support.factories import WorkerFactory
+from tests.support.launchers import start_beat
 from tests.support.ledger import job_row, new_user_payload, wait_for_job_state
-from tests.support.processes import child_env, start_beat, wait_until
+from tests.support.runner import child_env, wait_until
 
 
 def test_a_second_beat_refuses_to_run_beside_the_first(tmp_path: Path) -> None:

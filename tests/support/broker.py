@@ -18,12 +18,8 @@ from durable_jobs import dead_letter_queue_name
 from durable_jobs._broker import REDIS_PRIORITY_SEPARATOR
 from durable_jobs._runtime import current
 from tests.support.broker_env import ON_RABBITMQ
-from tests.support.processes import (
-    PrivateBroker,
-    free_port,
-    private_rabbitmq,
-    private_redis,
-)
+from tests.support.runner import free_port
+from tests.support.servers import PrivateBroker, private_rabbitmq, private_redis
 from tests.support.settings import settings
 
 

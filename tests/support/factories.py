@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from fastapi.testclient import TestClient
 
-from tests.support.processes import Process
+from tests.support.runner import Process
 
 # worker_factory(name="w1", concurrency=2, **settings): a real Celery worker.
 WorkerFactory = Callable[..., Process]

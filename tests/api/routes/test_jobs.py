@@ -11,7 +11,7 @@ from durable_jobs import Job, JobState
 from tests.support.environment import ADMIN_HEADERS
 from tests.support.factories import WorkerFactory
 from tests.support.ledger import new_user_payload, wait_for_job_state, welcomed_user_ids
-from tests.support.processes import wait_until
+from tests.support.runner import wait_until
 from tests.support.settings import settings
 
 
