@@ -98,4 +98,4 @@ faults: venv ## The fault-injection suite and its table (~10 min; REPEAT=1 for C
 		$(UV) run pytest $(or $(FAULTS),tests/faults) -m faults
 
 smoke: ## Start the compose stack, exercise it over HTTP, tear it down (BROKER=rabbitmq too)
-	SMOKE_BROKER=$(or $(BROKER),redis) bash scripts/smoke.sh
+	SMOKE_BROKER=$(or $(BROKER),redis) $(UV) run python -m tests.smoke

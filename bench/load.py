@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from tests.support.stats import percentile
 
 
 @dataclass
@@ -53,13 +54,6 @@ class Target:
             "mean_ms": (sum(ordered) / len(ordered) if ordered else math.nan) * 1000,
             "max_send_lag_ms": self.max_send_lag * 1000,
         }
-
-
-def percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not ordered:
-        return math.nan
-    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
 async def _request(

@@ -4,6 +4,7 @@ the application reads its settings once, at import."""
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -13,12 +14,14 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select, text
+from tests.support.runner import VENV_BIN, Process, free_port, wait_until
+from tests.support.servers import PrivateRedis
+from tests.support.stats import percentile
 
 from app.core.config import get_settings
 from app.core.db import engine, transaction
 from app.core.migrate import ensure_database_exists, upgrade_to_head
-from bench.load import percentile
-from bench.procs import VENV_BIN, Child, Children, PrivateRedis, free_port, wait_until
+from bench.procs import Children
 from bench.tasks import DONE_KEY, STARTS_KEY, bench_redis, noop, noop_plain
 from durable_jobs import Job, JobState, wait_for_publishing
 from durable_jobs._broker import redis_queue_keys
@@ -63,7 +66,7 @@ class Bench:
         self.run_id = run_id
         self.queue = settings.task_default_queue
         self.redis = bench_redis()
-        self.worker: Child | None = None
+        self.worker: Process | None = None
         self._workers_started = 0
         self.results: Results = {}
 
@@ -126,7 +129,7 @@ class Bench:
 
     # -- processes -------------------------------------------------------------
 
-    def start_worker(self, warm: bool = True) -> Child:
+    def start_worker(self, warm: bool = True) -> Process:
         self._workers_started += 1
         argv = [
             str(VENV_BIN / "celery"),
@@ -161,7 +164,7 @@ class Bench:
 
         wait_until(reached, timeout, interval, what or f"{count} jobs to run")
 
-    def start_api(self, name: str, **overrides: str) -> tuple[Child, str]:
+    def start_api(self, name: str, **overrides: str) -> tuple[Process, str]:
         port = free_port()
         argv = [
             sys.executable,
@@ -310,7 +313,7 @@ class Bench:
     # -- 4. broker down -----------------------------------------------------------
 
     def broker_down(self) -> None:
-        broker = PrivateRedis(self.children)
+        broker = PrivateRedis(appendonly=False)
         broker.start()
         _, url = self.start_api(
             "api-private-broker", broker_url=broker.url, send_welcome_email="true"
@@ -319,7 +322,7 @@ class Bench:
         try:
             for rep in range(self.options.reps):
                 for variant in rotate(["broker_up", "broker_down"], rep):
-                    if variant == "broker_up" and broker.child is None:
+                    if variant == "broker_up" and broker.process is None:
                         broker.start()
                     if variant == "broker_down":
                         broker.stop()
@@ -337,6 +340,7 @@ class Bench:
                     )
         finally:
             broker.stop()
+            shutil.rmtree(broker.dir, ignore_errors=True)
 
     # -- 5. backlog -----------------------------------------------------------------
 

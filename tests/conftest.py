@@ -6,55 +6,25 @@ tests start (workers, relays, API servers) inherits the same isolated settings.
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.support.broker_env import (
-    ON_RABBITMQ,
-    REDIS_URL,
-    create_vhost,
-    default_server_url,
-    delete_vhost,
+from tests.support.broker_env import ON_RABBITMQ, REDIS_URL, create_vhost, delete_vhost
+from tests.support.environment import (
+    DATABASE_SERVER,
+    RABBITMQ_VHOST,
+    RUN_ID,
+    TEST_ENVIRONMENT,
 )
 
 # The engine's fixtures: a real worker process, wait_for_job, ledger assertions.
 pytest_plugins = ["durable_jobs.testing"]
 
-RUN_ID = uuid.uuid4().hex[:10]
-# Redis: a queue and broadcast prefix of the run's own; RabbitMQ: a vhost of its own.
-RABBITMQ_VHOST = f"durable-jobs-test-{RUN_ID}"
 if ON_RABBITMQ:
     create_vhost(RABBITMQ_VHOST)
-    BROKER_URL = f"{default_server_url()}/{RABBITMQ_VHOST}"
-else:
-    BROKER_URL = default_server_url()
-DATABASE_SERVER = os.environ.get(
-    "TEST_DATABASE_SERVER", "postgresql+psycopg://postgres@127.0.0.1:5432"
-)
-os.environ.update(
-    APP_ENV_FILE="",
-    ENVIRONMENT="test",
-    LOG_LEVEL="INFO",
-    DATABASE_URL=f"{DATABASE_SERVER}/durable_jobs_test_{RUN_ID}",
-    BROKER_URL=BROKER_URL,
-    BROKER_BROADCAST_PREFIX=f"test-{RUN_ID}",
-    TASK_DEFAULT_QUEUE=f"test-{RUN_ID}",
-    ADMIN_TOKEN="test-admin-token",
-    EMAIL_SEND_SECONDS="0.05",
-    TASK_TIME_LIMIT="10",
-    TASK_SOFT_TIME_LIMIT="8",
-    JOB_LEASE_GRACE_SECONDS="2",
-    RELAY_INTERVAL_SECONDS="0.2",
-    RELAY_MIN_AGE_SECONDS="0.5",
-    JOB_REPUBLISH_AFTER_SECONDS="30",
-    WORKER_HEARTBEAT_SECONDS="0.5",
-    WORKER_LOST_AFTER_SECONDS="5",
-    # Most tests send many requests from one client; the back-pressure tests set their own.
-    RATE_LIMIT_PER_SECOND="0",
-    SHED_QUEUE_DEPTH="0",
-)
+os.environ.update(TEST_ENVIRONMENT)
 
 import redis  # noqa: E402
 from fastapi import FastAPI  # noqa: E402
@@ -67,12 +37,10 @@ from app.main import app, create_app  # noqa: E402
 from durable_jobs import discard_celery, wait_for_publishing  # noqa: E402
 from tests.support.broker import purge_broker  # noqa: E402
 from tests.support.effects import create_tables  # noqa: E402
-from tests.support.processes import Process, child_env, start_worker  # noqa: E402
+from tests.support.factories import AppClientFactory, WorkerFactory  # noqa: E402
+from tests.support.launchers import start_worker  # noqa: E402
+from tests.support.runner import Process, child_env  # noqa: E402
 from tests.support.settings import settings  # noqa: E402
-
-ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}
-WorkerFactory = Callable[..., Process]
-AppClientFactory = Callable[..., TestClient]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import ROOT
+from tests.support.runner import ROOT
 
 PROGRAM = """
 import sys

@@ -6,11 +6,11 @@ from typing import Any
 from app.core.db import transaction
 from durable_jobs import JobState, TaskPolicy
 from durable_jobs._enqueue import add_and_publish_after_commit
-from tests.conftest import RABBITMQ_VHOST
 from tests.support.broker import dead_letters
 from tests.support.broker_env import rabbitmq_only, rabbitmqctl
+from tests.support.environment import RABBITMQ_VHOST
 from tests.support.ledger import wait_for_job_state
-from tests.support.processes import Process, wait_until
+from tests.support.runner import Process, wait_until
 from tests.support.settings import settings
 
 pytestmark = rabbitmq_only

@@ -47,7 +47,7 @@ _BY_TASK_AND_STATE = text(
            {_bucket_columns("run", "finished")}
     FROM (
         SELECT task_name, state, retries, attempts,
-               (state IN ('succeeded', 'failed') AND started_at IS NOT NULL
+               (state IN ('{JobState.SUCCEEDED}', '{JobState.FAILED}') AND started_at IS NOT NULL
                 AND finished_at IS NOT NULL) AS finished,
                EXTRACT(EPOCH FROM started_at - created_at)::float8 AS wait,
                EXTRACT(EPOCH FROM finished_at - started_at)::float8 AS run
@@ -57,15 +57,16 @@ _BY_TASK_AND_STATE = text(
     """
 )
 # Each from an index: (state, created_at) and the partial index of unpublished rows.
+_WAITING = f"('{JobState.QUEUED}', '{JobState.RETRYING}', '{JobState.STARTED}')"
 _BACKLOG = text(
-    """
+    f"""
     SELECT
       (SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8
-         FROM jobs WHERE state = 'queued') AS oldest_queued,
+         FROM jobs WHERE state = '{JobState.QUEUED}') AS oldest_queued,
       (SELECT count(*) FROM jobs
-         WHERE published_at IS NULL AND state IN ('queued', 'retrying', 'started')) AS outbox,
+         WHERE published_at IS NULL AND state IN {_WAITING}) AS outbox,
       (SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8 FROM jobs
-         WHERE published_at IS NULL AND state IN ('queued', 'retrying', 'started'))
+         WHERE published_at IS NULL AND state IN {_WAITING})
         AS outbox_oldest
     """
 )

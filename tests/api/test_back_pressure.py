@@ -16,11 +16,11 @@ from app.core.rate_limit import RateLimiter
 from app.main import app
 from app.services.backlog import BacklogGauge
 from durable_jobs import Job, JobState
-from tests.conftest import ADMIN_HEADERS
 from tests.support.broker_env import REDIS_URL
+from tests.support.environment import ADMIN_HEADERS
 from tests.support.ledger import new_user_payload, user_count
 from tests.support.ledger_rows import insert_job
-from tests.support.processes import free_port
+from tests.support.runner import free_port
 
 ClientFactory = Callable[[str], TestClient]
 GAUGE_MAX_AGE_SECONDS = 0.2
@@ -125,7 +125,7 @@ def test_job_retries_draw_on_the_same_allowance(
     rate_limit: RateLimiter, client_at: ClientFactory
 ) -> None:
     operator = client_at("192.0.2.3")
-    failed = [str(insert_job("users.send_welcome_email", "failed")) for _ in range(4)]
+    failed = [str(insert_job("users.send_welcome_email", JobState.FAILED)) for _ in range(4)]
 
     statuses = [
         operator.post(f"/api/v1/jobs/{job_id}/retry", headers=ADMIN_HEADERS).status_code
@@ -157,8 +157,8 @@ def test_at_the_shed_depth_enqueueing_answers_503_and_creates_nothing(
     api = client_at("192.0.2.1")
     existing = api.post("/api/v1/users", json=new_user_payload())
     assert existing.status_code == 201  # no worker: its job stays queued
-    insert_job("users.send_welcome_email", "queued")
-    insert_job("users.send_welcome_email", "retrying", published=False)
+    insert_job("users.send_welcome_email", JobState.QUEUED)
+    insert_job("users.send_welcome_email", JobState.RETRYING, published=False)
     time.sleep(GAUGE_MAX_AGE_SECONDS)
 
     response = api.post("/api/v1/users", json=new_user_payload())
@@ -186,7 +186,7 @@ def test_reads_and_health_are_served_while_shedding(
     api = client_at("192.0.2.1")
     user_id = api.post("/api/v1/users", json=new_user_payload()).json()["id"]
     for _ in range(2):
-        insert_job("users.send_welcome_email", "queued")
+        insert_job("users.send_welcome_email", JobState.QUEUED)
     time.sleep(GAUGE_MAX_AGE_SECONDS)
     assert api.post("/api/v1/users", json=new_user_payload()).status_code == 503
 
@@ -200,7 +200,7 @@ def test_enqueueing_reopens_once_the_backlog_drains(
 ) -> None:
     api = client_at("192.0.2.1")
     for _ in range(3):
-        insert_job("users.send_welcome_email", "queued")
+        insert_job("users.send_welcome_email", JobState.QUEUED)
     assert api.post("/api/v1/users", json=new_user_payload()).status_code == 503
 
     with transaction() as session:

@@ -12,7 +12,8 @@ from contextlib import closing
 
 import pytest
 
-from tests.support.processes import Process, child_env, start_api
+from tests.support.launchers import start_api
+from tests.support.runner import Process, child_env
 
 BODY_TIMEOUT_SECONDS = 2.0
 TWO_MB = 2 * 1024 * 1024

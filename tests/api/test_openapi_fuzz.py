@@ -13,7 +13,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from tests.support.processes import VENV_BIN, Process, child_env, start_api
+from tests.support.launchers import start_api
+from tests.support.runner import VENV_BIN, Process, child_env
 
 ADMIN_TOKEN = "test-admin-token"
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "25")

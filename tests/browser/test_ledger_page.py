@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from app.core.db import transaction
 from durable_jobs import Job, JobState
-from tests.conftest import WorkerFactory
+from tests.support.factories import WorkerFactory
 from tests.support.ledger import job_row, new_user_payload, wait_for_job_state
 from tests.support.ledger_rows import insert_job
 
@@ -77,7 +77,7 @@ def test_a_wrong_token_shows_an_error_and_the_right_one_lasts_for_the_tab(
 
 def test_ledger_text_is_shown_as_text_never_as_markup(page: Page, api_url: str) -> None:
     hostile = '<img src=x id=injected onerror="document.title=1"><script>alert(1)</script>'
-    job_id = insert_job(TASK, "failed", wait=0.1, run=0.1)
+    job_id = insert_job(TASK, JobState.FAILED, wait=0.1, run=0.1)
     set_last_error(job_id, hostile)
 
     open_ledger(page, api_url, ADMIN_TOKEN)
@@ -89,7 +89,7 @@ def test_ledger_text_is_shown_as_text_never_as_markup(page: Page, api_url: str) 
 
 
 def test_other_states_can_be_chosen(page: Page, api_url: str) -> None:
-    succeeded = insert_job(TASK, "succeeded", wait=0.1, run=0.1)
+    succeeded = insert_job(TASK, JobState.SUCCEEDED, wait=0.1, run=0.1)
     open_ledger(page, api_url, ADMIN_TOKEN)
     expect(page.locator("#message")).to_have_text("No failed jobs.")
 

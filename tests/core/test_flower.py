@@ -6,7 +6,7 @@ import sys
 import httpx
 import pytest
 
-from tests.support.processes import Process, child_env, free_port, wait_until
+from tests.support.runner import Process, child_env, free_port, wait_until
 
 PASSWORD = "a-long-flower-password"
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.core.logging import ContextFilter, JsonFormatter, job_id_var, request_id_var
 from durable_jobs import JobState
 from tests.support.ledger import job_row, new_user_payload, wait_for_job_state
-from tests.support.processes import VENV_BIN, Process, child_env, free_port, wait_until
+from tests.support.runner import VENV_BIN, Process, child_env, free_port, wait_until
 
 
 def format_json(message: str, **extra: object) -> dict[str, object]:

@@ -9,7 +9,8 @@ import redis
 
 from app.core.rate_limit import RateLimiter
 from tests.support.broker_env import REDIS_URL
-from tests.support.processes import free_port, private_redis
+from tests.support.runner import free_port
+from tests.support.servers import private_redis
 
 
 def limiter(

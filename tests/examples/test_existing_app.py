@@ -8,10 +8,11 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from tests.conftest import DATABASE_SERVER, RUN_ID
-from tests.support.processes import ROOT, Process, child_env, free_port, wait_until
+from tests.support.environment import DATABASE_SERVER, RUN_ID
+from tests.support.runner import ROOT, Process, child_env, free_port, wait_until
 
 from app.core.migrate import ensure_database_exists
+from durable_jobs import JobState
 from durable_jobs.testing import WorkerProcess, start_worker
 
 EXAMPLE = ROOT / "examples" / "existing_app"
@@ -82,7 +83,7 @@ def test_an_order_is_confirmed_by_a_durable_job(
     headers = {"Authorization": f"Bearer {TOKEN}"}
 
     def succeeded() -> bool:
-        return httpx.get(job_url, headers=headers, timeout=5).json()["state"] == "succeeded"
+        return httpx.get(job_url, headers=headers, timeout=5).json()["state"] == JobState.SUCCEEDED
 
     wait_until(succeeded, 20, interval=0.2, what="the order's job to succeed")
     job = httpx.get(job_url, headers=headers, timeout=5).json()

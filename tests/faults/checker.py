@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, bindparam, text
 
-from tests.support.processes import wait_until
+from durable_jobs import JobState
+from tests.support.runner import wait_until
 
 
 class Outcome(StrEnum):
@@ -91,6 +92,13 @@ def check(engine: Engine, history: History) -> Verdict:
     )
 
 
+# Jobs still on their way: in the outbox, or queued, started or retrying.
+BUSY_STATES = [JobState.QUEUED, JobState.STARTED, JobState.RETRYING]
+_BUSY = text("SELECT count(*) FROM jobs WHERE published_at IS NULL OR state IN :busy").bindparams(
+    bindparam("busy", expanding=True)
+)
+
+
 def drain(engine: Engine, timeout: float) -> float:
     """Wait until the outbox is empty and no job is queued, started or retrying;
     return how long that took (the cap raises)."""
@@ -99,22 +107,10 @@ def drain(engine: Engine, timeout: float) -> float:
     def drained() -> bool:
         try:
             with engine.connect() as connection:
-                busy = connection.scalar(
-                    text(
-                        "SELECT count(*) FROM jobs WHERE published_at IS NULL "
-                        "OR state IN ('queued', 'started', 'retrying')"
-                    )
-                )
+                busy = connection.scalar(_BUSY, {"busy": BUSY_STATES})
         except Exception:  # the database may still be coming back
             return False
         return bool(busy == 0)
 
     wait_until(drained, timeout, interval=0.2, what="the stack to drain")
     return time.monotonic() - started
-
-
-def p99(seconds: list[float]) -> float:
-    if not seconds:
-        return 0.0
-    ordered = sorted(seconds)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]

@@ -93,3 +93,12 @@ def _milliseconds(value: float | None) -> str:
 
 def _seconds(value: float | None) -> str:
     return "–" if value is None else f"{value:.1f} s"
+
+
+# Free-form figures of a test, printed beside the table.
+FIGURES: list[str] = []
+
+
+def report(name: str, **figures: object) -> None:
+    """Keep a test's figures for the summary printed at the end of the run."""
+    FIGURES.append(f"{name}: " + ", ".join(f"{key}={value}" for key, value in figures.items()))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 
-from tests.support.processes import wait_until
+from tests.support.runner import wait_until
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import time
 from types import TracebackType
 
 from tests.faults.checker import History
-from tests.faults.conftest import Stack
+from tests.faults.stack import Stack
 
 
 class SignUpLoad:

@@ -12,7 +12,7 @@ import struct
 import threading
 from enum import StrEnum
 
-from tests.support.processes import free_port
+from tests.support.runner import free_port
 
 CHUNK = 65536
 

@@ -17,12 +17,14 @@ from sqlalchemy import func, select
 from app.core.db import engine, transaction
 from app.services.backlog import read_backlog
 from durable_jobs import Job, JobState
-from tests.faults.checker import History, Outcome, check, p99
-from tests.faults.conftest import Stack, report, running_stack, summarize
-from tests.faults.figures import add_row
+from tests.faults.checker import History, Outcome, check
+from tests.faults.figures import add_row, report
+from tests.faults.stack import Stack, running_stack
 from tests.support.broker_env import REDIS_URL
 from tests.support.ledger import new_user_payload, user_count
-from tests.support.processes import PrivateBroker, wait_until
+from tests.support.runner import wait_until
+from tests.support.servers import PrivateBroker
+from tests.support.stats import p99, summarize
 
 pytestmark = pytest.mark.faults
 

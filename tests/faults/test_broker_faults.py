@@ -14,14 +14,16 @@ from sqlalchemy import text
 
 from app.core.config import Settings
 from app.core.db import engine
-from tests.faults.checker import History, Outcome, check, drain, p99
-from tests.faults.conftest import Stack, add_record_jobs
+from tests.faults.checker import History, Outcome, check, drain
 from tests.faults.figures import add_row
 from tests.faults.load import SignUpLoad
 from tests.faults.proxy import FaultProxy, Mode
+from tests.faults.stack import Stack, add_record_jobs
 from tests.support.fault_worker import record
-from tests.support.processes import VENV_BIN, PrivateRedis, Process, wait_until
+from tests.support.runner import VENV_BIN, Process, wait_until
+from tests.support.servers import PrivateRedis
 from tests.support.settings import settings
+from tests.support.stats import p99
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

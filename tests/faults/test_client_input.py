@@ -11,12 +11,13 @@ import pytest
 import redis
 
 from app.core.db import engine
-from tests.faults.checker import Outcome, check, drain, p99
-from tests.faults.conftest import Stack
+from tests.faults.checker import Outcome, check, drain
 from tests.faults.figures import add_row
+from tests.faults.stack import Stack
 from tests.support.ledger import jobs_by_state, new_user_payload, user_count
-from tests.support.processes import PrivateRedis
+from tests.support.servers import PrivateRedis
 from tests.support.settings import settings
+from tests.support.stats import p99
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

@@ -9,20 +9,24 @@ import pytest
 
 from app.core.db import engine
 from tests.faults.checker import Outcome, check, drain
-from tests.faults.conftest import Stack, add_record_jobs
-from tests.faults.faults_scripts import CRASH_AFTER_COMMIT, CRASH_BEFORE_MARK, INLINE_CRASH
 from tests.faults.figures import REPEAT, add_row
+from tests.faults.programs import CRASHED, crash_after_commit, crash_before_mark, inline_crash
+from tests.faults.stack import Stack, add_record_jobs
 from tests.support.ledger import new_user_payload
-from tests.support.processes import wait_until
+from tests.support.runner import ROOT, wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
-CRASHED = 17
+CRASH_AFTER_COMMIT = crash_after_commit.__name__
+INLINE_CRASH = inline_crash.__name__
+CRASH_BEFORE_MARK = crash_before_mark.__name__
 
 
-def crash(stack: Stack, script: str, *args: str, **env: str) -> None:
+def crash(stack: Stack, program: str, *args: str, **env: str) -> None:
+    """Run the program module until it dies at its crash point."""
     done = subprocess.run(
-        [sys.executable, "-c", script, *args],
+        [sys.executable, "-m", program, *args],
+        cwd=ROOT,
         env={**stack.env, **env},
         capture_output=True,
         text=True,

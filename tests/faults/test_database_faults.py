@@ -6,11 +6,12 @@ import time
 import pytest
 from sqlalchemy import Engine
 
-from tests.faults.checker import Outcome, check, drain, p99
-from tests.faults.conftest import Stack
+from tests.faults.checker import Outcome, check, drain
 from tests.faults.figures import add_row
 from tests.faults.load import SignUpLoad
-from tests.support.processes import PrivatePostgres
+from tests.faults.stack import Stack
+from tests.support.servers import PrivatePostgres
+from tests.support.stats import p99
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 

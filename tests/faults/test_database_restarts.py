@@ -14,13 +14,15 @@ from sqlalchemy.orm import Session
 
 from durable_jobs import FINISHED_STATES, Job, JobState
 from durable_jobs import _ledger as ledger
-from tests.faults.checker import check, drain, p99
-from tests.faults.conftest import Stack
+from tests.faults.checker import check, drain
 from tests.faults.figures import add_row
 from tests.faults.load import SignUpLoad
+from tests.faults.stack import Stack
 from tests.support.fault_worker import record
-from tests.support.processes import PrivatePostgres, wait_until
+from tests.support.runner import wait_until
+from tests.support.servers import PrivatePostgres
 from tests.support.settings import settings
+from tests.support.stats import p99
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
@@ -74,7 +76,8 @@ def test_t21_database_fault_under_running_tasks(
     assert not verdict.unexpected
     with postgres_engine.connect() as connection:
         not_succeeded = connection.execute(
-            text("SELECT id, state, last_error FROM jobs WHERE state <> 'succeeded'")
+            text("SELECT id, state, last_error FROM jobs WHERE state <> :succeeded"),
+            {"succeeded": JobState.SUCCEEDED},
         ).all()
         cut_short = connection.scalar(text("SELECT count(*) FROM jobs WHERE infra_retries > 0"))
     assert not not_succeeded, f"jobs that did not succeed: {not_succeeded}"

@@ -17,7 +17,8 @@ from app.core.db import transaction
 from app.models.user import User
 from durable_jobs import Job, JobState
 from durable_jobs import _ledger as ledger
-from tests.faults.conftest import Stack, report, summarize
+from tests.faults.figures import report
+from tests.faults.stack import Stack
 from tests.support.fault_worker import kill_own_process
 from tests.support.ledger import (
     job_row,
@@ -27,8 +28,10 @@ from tests.support.ledger import (
     wait_for_job_state,
     welcomed_user_ids,
 )
-from tests.support.processes import PrivateBroker, wait_until
+from tests.support.runner import wait_until
+from tests.support.servers import PrivateBroker
 from tests.support.settings import settings
+from tests.support.stats import summarize
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,10 @@ from sqlalchemy import text
 
 from app.core.db import engine
 from tests.faults.checker import check, drain
-from tests.faults.conftest import Stack, add_record_jobs, running_stack
 from tests.faults.figures import add_row
-from tests.support.processes import PrivateRabbitMQ, private_rabbitmq, wait_until
+from tests.faults.stack import Stack, add_record_jobs, running_stack
+from tests.support.runner import wait_until
+from tests.support.servers import PrivateRabbitMQ, private_rabbitmq
 from tests.support.settings import settings
 
 pytestmark = pytest.mark.faults

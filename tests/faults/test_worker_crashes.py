@@ -14,7 +14,6 @@ from app.core.db import engine, transaction
 from durable_jobs import Job, JobState
 from durable_jobs import _ledger as ledger
 from tests.faults.checker import check, drain
-from tests.faults.conftest import Stack, add_record_jobs
 from tests.faults.figures import REPEAT, add_row
 from tests.faults.kill_points import (
     executions_of,
@@ -22,9 +21,11 @@ from tests.faults.kill_points import (
     redelivery_delays,
     time_to_next_execution,
 )
+from tests.faults.stack import Stack, add_record_jobs
 from tests.support.fault_worker import kill_own_process, record
 from tests.support.ledger import wait_for_job_state
-from tests.support.processes import PrivateRedis, wait_until
+from tests.support.runner import wait_until
+from tests.support.servers import PrivateRedis
 from tests.support.settings import settings
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow]

@@ -8,9 +8,10 @@ from sqlalchemy import text
 from app.core.db import transaction
 from durable_jobs import JobState
 from durable_jobs._maintenance import reap_abandoned_jobs
-from tests.conftest import WorkerFactory
+from tests.support.factories import WorkerFactory
+from tests.support.launchers import start_beat
 from tests.support.ledger import job_row, new_user_payload, wait_for_job_state
-from tests.support.processes import child_env, start_beat, wait_until
+from tests.support.runner import child_env, wait_until
 
 
 def test_a_second_beat_refuses_to_run_beside_the_first(tmp_path: Path) -> None:
@@ -36,14 +37,14 @@ def abandon(job_id: str) -> None:
         session.execute(
             text(
                 """
-                UPDATE jobs SET state = 'started', attempts = 1, worker = 'gone@nowhere',
+                UPDATE jobs SET state = :started, attempts = 1, worker = 'gone@nowhere',
                        worker_pid = 1, started_at = now() - interval '10 minutes',
                        lease_expires_at = now() - interval '5 minutes',
                        published_at = now() - interval '10 minutes'
                 WHERE id = :id
                 """
             ),
-            {"id": job_id},
+            {"id": job_id, "started": JobState.STARTED},
         )
 
 

@@ -13,10 +13,11 @@ from app.core.db import engine, transaction
 from durable_jobs import JobState, relay_pending_jobs
 from durable_jobs import _ledger as ledger
 from durable_jobs._infrastructure import is_infrastructure_error
-from tests.conftest import WorkerFactory
+from tests.support.factories import WorkerFactory
 from tests.support.fault_worker import lose_connection
+from tests.support.launchers import start_relay
 from tests.support.ledger import wait_for_job_state
-from tests.support.processes import Process, child_env, free_port, start_relay
+from tests.support.runner import Process, child_env, free_port
 from tests.support.settings import settings
 
 

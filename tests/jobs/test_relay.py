@@ -8,9 +8,9 @@ from app.core.db import transaction
 from app.tasks.example_tasks import send_welcome_email
 from durable_jobs import Job, relay_pending_jobs
 from durable_jobs import _ledger as ledger
-from tests.conftest import RABBITMQ_VHOST
 from tests.support.broker import queued_messages
 from tests.support.broker_env import rabbitmq_only, rabbitmqctl
+from tests.support.environment import RABBITMQ_VHOST
 from tests.support.ledger import job_row
 from tests.support.settings import settings
 

@@ -4,7 +4,7 @@ from app.core.db import transaction
 from durable_jobs import JobState
 from tests.support.fault_worker import retry_in_half_a_second
 from tests.support.ledger import wait_for_job_state
-from tests.support.processes import Process
+from tests.support.runner import Process
 
 
 def test_a_retry_after_less_than_a_second_runs_again(worker: Process) -> None:

@@ -4,7 +4,7 @@ from app.core.db import transaction
 from durable_jobs import JobState, TaskPolicy
 from durable_jobs._enqueue import add_and_publish_after_commit
 from tests.support.ledger import wait_for_job_state
-from tests.support.processes import Process
+from tests.support.runner import Process
 
 UNKNOWN = TaskPolicy("nobody.knows_this_task")
 

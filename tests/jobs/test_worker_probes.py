@@ -8,10 +8,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import WorkerFactory
 from tests.support.broker import private_broker
+from tests.support.factories import WorkerFactory
 from tests.support.ledger import new_user_payload
-from tests.support.processes import wait_until
+from tests.support.runner import wait_until
 
 
 def reported_states(client: TestClient) -> dict[str, str]:

@@ -3,22 +3,23 @@
 import time
 
 from app.services.backlog import BacklogGauge, read_backlog
+from durable_jobs import JobState
 from tests.support.ledger_rows import insert_job
 
 TASK = "users.send_welcome_email"
 
 
 def test_the_backlog_is_queued_jobs_plus_the_rest_of_the_outbox() -> None:
-    insert_job(TASK, "queued")
-    insert_job(TASK, "queued", published=False)
-    insert_job(TASK, "retrying", published=False)
-    insert_job(TASK, "started", published=False)
+    insert_job(TASK, JobState.QUEUED)
+    insert_job(TASK, JobState.QUEUED, published=False)
+    insert_job(TASK, JobState.RETRYING, published=False)
+    insert_job(TASK, JobState.STARTED, published=False)
     # Not waiting for a worker: published retries and running, finished or cancelled jobs.
-    insert_job(TASK, "retrying")
-    insert_job(TASK, "started", wait=0.1)
-    insert_job(TASK, "succeeded", wait=0.1, run=0.1)
-    insert_job(TASK, "failed", wait=0.1, run=0.1)
-    insert_job(TASK, "cancelled")
+    insert_job(TASK, JobState.RETRYING)
+    insert_job(TASK, JobState.STARTED, wait=0.1)
+    insert_job(TASK, JobState.SUCCEEDED, wait=0.1, run=0.1)
+    insert_job(TASK, JobState.FAILED, wait=0.1, run=0.1)
+    insert_job(TASK, JobState.CANCELLED)
 
     assert read_backlog() == 4
 
@@ -32,7 +33,7 @@ def test_the_gauge_reads_the_ledger_at_most_once_per_max_age() -> None:
 
     gauge = BacklogGauge(max_age_seconds=0.3, read=counted_read)
     assert gauge.current() == 0
-    insert_job(TASK, "queued")
+    insert_job(TASK, JobState.QUEUED)
 
     assert [gauge.current() for _ in range(50)] == [0] * 50
     assert len(reads) == 1

@@ -18,12 +18,8 @@ from durable_jobs import dead_letter_queue_name
 from durable_jobs._broker import REDIS_PRIORITY_SEPARATOR
 from durable_jobs._runtime import current
 from tests.support.broker_env import ON_RABBITMQ
-from tests.support.processes import (
-    PrivateBroker,
-    free_port,
-    private_rabbitmq,
-    private_redis,
-)
+from tests.support.runner import free_port
+from tests.support.servers import PrivateBroker, private_rabbitmq, private_redis
 from tests.support.settings import settings
 
 
@@ -48,8 +44,9 @@ def queued_messages(queue: str = "") -> int:
         finally:
             client.close()
     with Connection(settings.broker_url) as connection:
+        channel: Any = connection.channel()  # py-amqp's channel; kombu's stub lacks its methods
         try:
-            return int(connection.channel().queue_declare(queue, passive=True).message_count)
+            return int(channel.queue_declare(queue, passive=True).message_count)
         except NotFound:
             return 0
 
@@ -93,7 +90,7 @@ def purge_broker() -> None:
         return
     with Connection(settings.broker_url) as connection:
         for queue in _rabbitmq_queues_of_the_run():
-            channel = connection.channel()
+            channel: Any = connection.channel()
             try:
                 channel.queue_purge(queue)
             except NotFound:

@@ -5,11 +5,12 @@ import uuid
 from sqlalchemy import text
 
 from app.core.db import transaction
+from durable_jobs import JobState
 
 
 def insert_job(
     task: str,
-    state: str,
+    state: JobState,
     *,
     created_ago: float = 0.0,
     wait: float | None = None,

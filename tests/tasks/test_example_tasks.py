@@ -9,7 +9,7 @@ from app.core.db import transaction
 from app.models.user import User
 from app.tasks.example_tasks import send_welcome_email
 from durable_jobs import JobState
-from tests.conftest import WorkerFactory
+from tests.support.factories import WorkerFactory
 from tests.support.ledger import new_user_payload, wait_for_job_state, welcomed_user_ids
 
 

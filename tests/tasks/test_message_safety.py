@@ -7,7 +7,7 @@ from app.models.user import User
 from app.tasks.example_tasks import send_welcome_email
 from tests.support.broker import publish_raw
 from tests.support.ledger import new_user_payload, welcomed_user_ids
-from tests.support.processes import Process, wait_until
+from tests.support.runner import Process, wait_until
 
 
 def test_a_pickled_task_message_is_refused(worker: Process) -> None:

@@ -2,6 +2,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from durable_jobs import WorkerState
+
 
 class Liveness(BaseModel):
     status: Literal["ok"] = "ok"
@@ -22,7 +24,7 @@ class WorkerStatus(BaseModel):
     name: str
     # ok; disconnected: alive but cut off from the broker; stuck: its event loop stalled
     # or a job outlived the hard time limit; lost: no heartbeat for a while.
-    state: Literal["ok", "disconnected", "stuck", "lost"]
+    state: WorkerState
     active_jobs: int
     processed: int
     concurrency: int | None = None

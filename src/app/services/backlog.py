@@ -7,15 +7,17 @@ from collections.abc import Callable
 from sqlalchemy import text
 
 from app.core.db import transaction
+from durable_jobs import JobState
 
 # Each count from an index: (state, created_at), and the partial index of unpublished
 # rows for the outbox rows not already counted as queued.
 _BACKLOG = text(
-    """
+    f"""
     SELECT
-      (SELECT count(*) FROM jobs WHERE state = 'queued')
+      (SELECT count(*) FROM jobs WHERE state = '{JobState.QUEUED}')
       + (SELECT count(*) FROM jobs
-           WHERE published_at IS NULL AND state IN ('retrying', 'started')) AS backlog
+           WHERE published_at IS NULL
+             AND state IN ('{JobState.RETRYING}', '{JobState.STARTED}')) AS backlog
     """
 )
 

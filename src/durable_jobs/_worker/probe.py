@@ -19,7 +19,6 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,15 +53,6 @@ ON CONFLICT (name) DO UPDATE SET
 """
 _FORGET_LOST = "DELETE FROM worker_heartbeats WHERE beat_at < now() - make_interval(secs => %s)"
 _DELETE_OWN = "DELETE FROM worker_heartbeats WHERE name = %s AND pid = %s"
-
-
-@dataclass(frozen=True)
-class Observation:
-    active_jobs: int
-    processed: int
-    stuck_jobs: int
-    broker_connected: bool
-    loop_stalled: bool
 
 
 class WorkerProbe:
@@ -109,14 +99,15 @@ class WorkerProbe:
 
     def beat(self) -> None:
         seen = self._observe()
-        if not seen.loop_stalled:
+        if not seen["loop_stalled"]:
             self._touch_liveness_file()
         self._execute(
             (_UPSERT, self._row(seen)),
             (_FORGET_LOST, (self._settings.worker_forget_after_seconds,)),
         )
 
-    def _observe(self) -> Observation:
+    def _observe(self) -> dict[str, Any]:
+        """What the worker is doing now: the observed columns of its heartbeat row."""
         now = time.monotonic()
         broker_connected = getattr(self._worker.consumer, "connection", None) is not None
         if not broker_connected:
@@ -124,25 +115,21 @@ class WorkerProbe:
             self._last_tick = now
         stuck_after = self._settings.effective_worker_stuck_after_seconds
         running_for = [time.time() - started for started in _active_job_start_times()]
-        return Observation(
-            active_jobs=len(running_for),
-            processed=worker_state.all_total_count[0],
-            stuck_jobs=sum(1 for seconds in running_for if seconds > stuck_after),
-            broker_connected=broker_connected,
-            loop_stalled=now - self._last_tick > self._settings.worker_loop_stall_seconds,
-        )
+        return {
+            "active_jobs": len(running_for),
+            "processed": worker_state.all_total_count[0],
+            "stuck_jobs": sum(1 for seconds in running_for if seconds > stuck_after),
+            "broker_connected": broker_connected,
+            "loop_stalled": now - self._last_tick > self._settings.worker_loop_stall_seconds,
+        }
 
-    def _row(self, seen: Observation) -> dict[str, Any]:
+    def _row(self, seen: dict[str, Any]) -> dict[str, Any]:
         return {
             "name": self._name,
             "pid": os.getpid(),
             "concurrency": self._concurrency,
             "started_at": self._started_at,
-            "active_jobs": seen.active_jobs,
-            "processed": seen.processed,
-            "stuck_jobs": seen.stuck_jobs,
-            "broker_connected": seen.broker_connected,
-            "loop_stalled": seen.loop_stalled,
+            **seen,
         }
 
     def _touch_liveness_file(self) -> None:

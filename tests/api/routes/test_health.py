@@ -5,9 +5,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import AppClientFactory, WorkerFactory
 from tests.support.broker import private_broker, unreachable_broker_url
-from tests.support.processes import Process, wait_until
+from tests.support.factories import AppClientFactory, WorkerFactory
+from tests.support.runner import Process, wait_until
 
 WORKERS_DEADLINE = 2.0
 

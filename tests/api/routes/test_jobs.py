@@ -8,9 +8,10 @@ from sqlalchemy import update
 
 from app.core.db import transaction
 from durable_jobs import Job, JobState
-from tests.conftest import ADMIN_HEADERS, WorkerFactory
+from tests.support.environment import ADMIN_HEADERS
+from tests.support.factories import WorkerFactory
 from tests.support.ledger import new_user_payload, wait_for_job_state, welcomed_user_ids
-from tests.support.processes import wait_until
+from tests.support.runner import wait_until
 from tests.support.settings import settings
 
 
@@ -58,7 +59,7 @@ def test_the_user_response_links_its_job(client: TestClient) -> None:
     job = response.json()
     assert job["task_name"] == "users.send_welcome_email"
     assert job["arguments"] == {"user_id": user["id"]}
-    assert job["state"] == "queued"
+    assert job["state"] == JobState.QUEUED
     assert job["max_attempts"] == 4
 
 
@@ -92,7 +93,9 @@ def test_list_filters_by_state_and_task(client: TestClient) -> None:
     first, second = (create_user(client)["welcome_email_job_id"] for _ in range(2))
     set_state(first, JobState.FAILED)
 
-    failed = client.get("/api/v1/jobs", params={"state": "failed"}, headers=ADMIN_HEADERS).json()
+    failed = client.get(
+        "/api/v1/jobs", params={"state": JobState.FAILED}, headers=ADMIN_HEADERS
+    ).json()
     other_task = client.get("/api/v1/jobs", params={"task": "nope"}, headers=ADMIN_HEADERS).json()
 
     assert [item["id"] for item in failed["items"]] == [first]
@@ -143,7 +146,7 @@ def test_a_retried_job_runs_again_as_a_new_attempt(
 
     response = client.post(f"/api/v1/jobs/{job_id}/retry", headers=ADMIN_HEADERS)
     assert response.status_code == 202
-    assert response.json()["state"] == "queued"
+    assert response.json()["state"] == JobState.QUEUED
     worker_factory(name="w2")
 
     job = wait_for_job_state(job_id, JobState.SUCCEEDED, timeout=30)
@@ -159,7 +162,7 @@ def test_a_cancelled_job_is_skipped_by_the_worker(
 
     response = client.post(f"/api/v1/jobs/{job_id}/cancel", headers=ADMIN_HEADERS)
     assert response.status_code == 200
-    assert response.json()["state"] == "cancelled"
+    assert response.json()["state"] == JobState.CANCELLED
     worker = worker_factory()
 
     wait_until(lambda: f"Skipping job {job_id}" in worker.log(), 15)

@@ -6,7 +6,7 @@ What the page does in a browser is tested in tests/browser/test_ledger_page.py.
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN_HEADERS
+from tests.support.environment import ADMIN_HEADERS
 from tests.support.settings import settings
 
 PAGE_FILES = ("/admin/jobs", "/admin/static/ledger.js", "/admin/static/ledger.css")

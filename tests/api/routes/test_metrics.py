@@ -6,10 +6,11 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from durable_jobs import JobState
 from durable_jobs._metrics import BUCKETS
-from tests.conftest import AppClientFactory
 from tests.support.broker import put_messages, unreachable_broker_url
 from tests.support.broker_env import rabbitmq_only
+from tests.support.factories import AppClientFactory
 from tests.support.ledger_rows import insert_job
 from tests.support.settings import settings
 
@@ -39,18 +40,18 @@ def bucket(samples: Samples, name: str, task: str, le: float) -> float:
 def ledger() -> None:
     """Jobs of two tasks in every interesting state, with known durations."""
     for _ in range(2):
-        insert_job("t.a", "queued", created_ago=100)
-    insert_job("t.a", "queued", created_ago=30, published=False)
-    insert_job("t.a", "started", created_ago=50, wait=10, worker="w@h")
+        insert_job("t.a", JobState.QUEUED, created_ago=100)
+    insert_job("t.a", JobState.QUEUED, created_ago=30, published=False)
+    insert_job("t.a", JobState.STARTED, created_ago=50, wait=10, worker="w@h")
     # Succeeded on the first attempt: enqueue-to-start 0.02, 0.2, 3 s; runs 0.04, 1.5, 20 s.
-    insert_job("t.a", "succeeded", created_ago=600, wait=0.02, run=0.04)
-    insert_job("t.a", "succeeded", created_ago=600, wait=0.2, run=1.5)
-    insert_job("t.a", "succeeded", created_ago=600, wait=3, run=20)
+    insert_job("t.a", JobState.SUCCEEDED, created_ago=600, wait=0.02, run=0.04)
+    insert_job("t.a", JobState.SUCCEEDED, created_ago=600, wait=0.2, run=1.5)
+    insert_job("t.a", JobState.SUCCEEDED, created_ago=600, wait=3, run=20)
     # Retried: its run counts, its start (the last attempt's) does not.
-    insert_job("t.a", "succeeded", created_ago=600, wait=40, run=0.5, attempts=2, retries=1)
-    insert_job("t.a", "retrying", created_ago=60, wait=1, run=None, attempts=1, retries=2)
-    insert_job("t.b", "failed", created_ago=600, wait=0.5, run=7, attempts=4, retries=3)
-    insert_job("t.b", "cancelled", created_ago=20, published=False)
+    insert_job("t.a", JobState.SUCCEEDED, created_ago=600, wait=40, run=0.5, attempts=2, retries=1)
+    insert_job("t.a", JobState.RETRYING, created_ago=60, wait=1, run=None, attempts=1, retries=2)
+    insert_job("t.b", JobState.FAILED, created_ago=600, wait=0.5, run=7, attempts=4, retries=3)
+    insert_job("t.b", JobState.CANCELLED, created_ago=20, published=False)
 
 
 def test_metrics_from_the_ledger_and_the_broker(client: TestClient, ledger: None) -> None:
@@ -65,13 +66,13 @@ def test_metrics_from_the_ledger_and_the_broker(client: TestClient, ledger: None
     s = parse(response.text)
     assert value(s, "ledger_up") == 1 and value(s, "broker_up") == 1
     assert value(s, "broker_queue_depth", queue=queue) == 4
-    assert value(s, "jobs", state="queued", task="t.a") == 3
-    assert value(s, "jobs", state="started", task="t.a") == 1
-    assert value(s, "jobs", state="succeeded", task="t.a") == 4
-    assert value(s, "jobs", state="retrying", task="t.a") == 1
-    assert value(s, "jobs", state="failed", task="t.a") == 0
-    assert value(s, "jobs", state="failed", task="t.b") == 1
-    assert value(s, "jobs", state="cancelled", task="t.b") == 1
+    assert value(s, "jobs", state=JobState.QUEUED, task="t.a") == 3
+    assert value(s, "jobs", state=JobState.STARTED, task="t.a") == 1
+    assert value(s, "jobs", state=JobState.SUCCEEDED, task="t.a") == 4
+    assert value(s, "jobs", state=JobState.RETRYING, task="t.a") == 1
+    assert value(s, "jobs", state=JobState.FAILED, task="t.a") == 0
+    assert value(s, "jobs", state=JobState.FAILED, task="t.b") == 1
+    assert value(s, "jobs", state=JobState.CANCELLED, task="t.b") == 1
     assert value(s, "jobs_failed") == 1
     assert value(s, "jobs_retries") == 1 + 2 + 3
     assert 100 <= value(s, "jobs_oldest_queued_age_seconds") < 160
@@ -142,4 +143,4 @@ def test_broker_down_reads_broker_up_0_and_keeps_the_ledger_metrics(
     assert value(s, "broker_up") == 0
     assert not any(name == "broker_queue_depth" for name, _ in s)
     assert value(s, "ledger_up") == 1
-    assert value(s, "jobs", state="queued", task="t.a") == 3
+    assert value(s, "jobs", state=JobState.QUEUED, task="t.a") == 3

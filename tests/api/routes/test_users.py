@@ -6,6 +6,7 @@ import httpx
 from fastapi.testclient import TestClient
 
 from durable_jobs import JobState
+from tests.support.launchers import start_api
 from tests.support.ledger import (
     job_row,
     new_user_payload,
@@ -13,7 +14,7 @@ from tests.support.ledger import (
     wait_for_job_state,
     welcomed_user_ids,
 )
-from tests.support.processes import Process, child_env, free_port, start_api, wait_until
+from tests.support.runner import Process, child_env, free_port, wait_until
 
 
 def test_create_user_answers_201_and_the_welcome_email_runs_afterwards(

@@ -1,179 +1,20 @@
-"""Real processes for the tests: Celery workers, relays, API servers, private brokers."""
+"""Servers of a test's own, on free ports, to stop, freeze and crash: Redis, RabbitMQ and
+a PostgreSQL cluster."""
 
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-import httpx
-
 from durable_jobs._task import process_is_gone
-
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(
-    condition: Callable[[], object], timeout: float, interval: float = 0.05, what: str = ""
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-
-
-class Process:
-    """A child process whose output goes to a log file the test can read."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        self.name = name
-        self.log_path = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
-        self._log = self.log_path.open("wb")
-        self.popen = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def signal(self, signum: int) -> None:
-        if self.popen.poll() is None:
-            os.kill(self.popen.pid, signum)
-
-    def kill_group(self) -> None:
-        """SIGKILL the process and everything it started (a worker and its pool)."""
-        if self.popen.poll() is None:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        self.popen.wait(10)
-
-    def stop(self, timeout: float = 30) -> None:
-        stop_process_group(self.popen, timeout)
-        self._log.close()
-
-
-def stop_process_group(popen: "subprocess.Popen[bytes]", timeout: float) -> None:
-    """SIGTERM, give it `timeout` seconds, then SIGKILL the whole process group
-    (a worker and its pool) and reap it."""
-    if popen.poll() is None:
-        os.kill(popen.pid, signal.SIGTERM)
-        try:
-            popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(popen.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    try:
-        popen.wait(10)
-    except subprocess.TimeoutExpired:
-        pass
-
-
-def child_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(overrides or {})
-    return env
-
-
-def start_worker(
-    name: str, env: dict[str, str], concurrency: int = 2, extra: list[str] | None = None
-) -> Process:
-    """A real Celery worker, also loading the fault tests' misbehaving tasks."""
-    argv = [
-        str(VENV_BIN / "celery"),
-        "-A",
-        "tests.support.fault_worker",
-        "worker",
-        "-l",
-        "info",
-        "-c",
-        str(concurrency),
-        "-n",
-        f"{name}@%h",
-        "--without-mingle",
-        "--without-gossip",
-        *(extra or []),
-    ]
-    worker = Process(f"worker-{name}", argv, env)
-    wait_until(
-        lambda: " ready." in worker.log() or worker.popen.poll() is not None,
-        30,
-        what=f"worker {name} to start",
-    )
-    assert worker.popen.poll() is None, worker.log()
-    return worker
-
-
-def start_relay(env: dict[str, str]) -> Process:
-    relay = Process("relay", [sys.executable, "-m", "app.relay"], env)
-    wait_until(lambda: "Relay started" in relay.log(), 20, what="relay to start")
-    return relay
-
-
-def start_beat(env: dict[str, str], schedule_file: Path) -> Process:
-    argv = [
-        str(VENV_BIN / "celery"),
-        "-A",
-        "tests.support.fault_worker",
-        "beat",
-        "-l",
-        "info",
-        "-s",
-        str(schedule_file),
-    ]
-    return Process("beat", argv, env)
-
-
-def start_api(env: dict[str, str]) -> tuple[Process, str]:
-    port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "app.main:app",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    api = Process("api", argv, env)
-    base_url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{base_url}/api/v1/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_until(answers, 30, what="API to answer")
-    return api, base_url
+from tests.support.runner import free_port, stop_process_group, wait_until
 
 
 class PrivateRedis:
