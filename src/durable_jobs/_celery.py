@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from durable_jobs import _broker as broker
 from durable_jobs import _runtime
+from durable_jobs import _tls as tls
 from durable_jobs._db import Database
 from durable_jobs._declare import declared_tasks, register
 from durable_jobs._publisher import BackgroundPublisher
@@ -150,4 +151,10 @@ def build_celery_config(settings: JobsSettings, queues: list[str] | None = None)
     }
     if amqp:
         config.update(AMQP_ONLY_CONFIG)
+    # TLS where the URLs ask for it (rediss://, amqps://), with the settings' CA file.
+    use_ssl = tls.broker_use_ssl(settings)
+    if use_ssl is not None:
+        config["broker_use_ssl"] = use_ssl
+    if settings.result_backend is not None and settings.result_backend.startswith("rediss://"):
+        config["redis_backend_use_ssl"] = tls.redis_tls_options(settings)
     return config

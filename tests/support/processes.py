@@ -12,11 +12,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import httpx
 
 from durable_jobs._task import process_is_gone
+
+if TYPE_CHECKING:
+    from tests.support.tls import Certificates
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -103,13 +106,17 @@ def child_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def start_worker(
-    name: str, env: dict[str, str], concurrency: int = 2, extra: list[str] | None = None
+    name: str,
+    env: dict[str, str],
+    concurrency: int = 2,
+    extra: list[str] | None = None,
+    celery_app: str = "tests.support.fault_worker",
 ) -> Process:
     """A real Celery worker, also loading the fault tests' misbehaving tasks."""
     argv = [
         str(VENV_BIN / "celery"),
         "-A",
-        "tests.support.fault_worker",
+        celery_app,
         "worker",
         "-l",
         "info",
@@ -177,24 +184,35 @@ def start_api(env: dict[str, str]) -> tuple[Process, str]:
 
 
 class PrivateRedis:
-    """A redis-server of the test's own, on a free port, with append-only persistence."""
+    """A redis-server of the test's own, on a free port, with append-only persistence;
+    given certificates, it speaks TLS only (and asks no client certificate)."""
 
-    def __init__(self, appendonly: bool = True) -> None:
+    def __init__(self, appendonly: bool = True, tls: "Certificates | None" = None) -> None:
         self.port = free_port()
         self.appendonly = appendonly
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        listen = ["--port", str(self.port)]
+        if self.tls is not None:
+            listen = [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls.server_cert),
+                "--tls-key-file", str(self.tls.server_key),
+                "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
         self.process = subprocess.Popen(
             [
                 shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
+                *listen,
                 "--bind",
                 "127.0.0.1",
                 "--dir",
@@ -233,7 +251,17 @@ class PrivateRedis:
         os.kill(self.process.pid, signal.SIGCONT)
 
     def _answers(self) -> bool:
+        if self.tls is not None:
+            return _tls_port_answers(self.port)
         return redis_answers(self.port)
+
+
+def _tls_port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def redis_answers(port: int) -> bool:
@@ -247,8 +275,10 @@ def redis_answers(port: int) -> bool:
 
 
 @contextmanager
-def private_redis(appendonly: bool = True) -> Iterator[PrivateRedis]:
-    redis = PrivateRedis(appendonly)
+def private_redis(
+    appendonly: bool = True, tls: "Certificates | None" = None
+) -> Iterator[PrivateRedis]:
+    redis = PrivateRedis(appendonly, tls)
     redis.start()
     try:
         yield redis
@@ -395,6 +425,25 @@ class PrivatePostgres:
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def require_tls(self, certificates: "Certificates") -> None:
+        """From the next start, TCP connections must use TLS with this server certificate."""
+        for source, name in [
+            (certificates.server_cert, "server.crt"),
+            (certificates.server_key, "server.key"),
+        ]:
+            target = self.data / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)  # the server refuses a key others can read
+            if self._as_owner:
+                shutil.chown(target, user="postgres")
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 trust\n"
+            "hostnossl all all 127.0.0.1/32 reject\n"
+        )
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write("ssl = on\n")
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
