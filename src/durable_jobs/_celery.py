@@ -17,6 +17,7 @@ from durable_jobs._db import Database
 from durable_jobs._declare import declared_tasks, register
 from durable_jobs._publisher import BackgroundPublisher
 from durable_jobs._settings import JobsSettings
+from durable_jobs._tracing import build_tracer
 
 # Imported by `celery worker` and `celery beat` as they start (Celery's `include`), never
 # by an API process: the signal handlers and the kombu fix.
@@ -63,9 +64,9 @@ def create_celery(
     celery.steps["worker"].update(_WORKER_STEPS)
     celery.steps["consumer"].update(_CONSUMER_STEPS)
     database = Database(engine) if engine is not None else Database.from_url(settings.database_url)
-    _runtime.install(
-        _runtime.Runtime(settings, database, celery, BackgroundPublisher(celery, database))
-    )
+    tracer = build_tracer(settings)
+    publisher = BackgroundPublisher(celery, database, tracer)
+    _runtime.install(_runtime.Runtime(settings, database, celery, publisher, tracer))
     for handle in handles:
         register(celery, settings, handle)
     return celery

@@ -14,10 +14,12 @@ from collections.abc import Iterable
 from amqp.exceptions import MessageNacked
 from celery import Celery
 from kombu.exceptions import OperationalError
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from durable_jobs import _ledger as ledger
 from durable_jobs._db import Database
 from durable_jobs._message import JobMessage
+from durable_jobs._tracing import job_span
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +34,9 @@ PAUSE_AFTER_FAILURE_SECONDS = 5.0
 MARK_INTERVAL_SECONDS = 0.1
 
 
-def publish(celery_app: Celery, messages: Iterable[JobMessage]) -> list[JobMessage]:
+def publish(
+    celery_app: Celery, messages: Iterable[JobMessage], tracer: Tracer | None = None
+) -> list[JobMessage]:
     """Publish each message with the bounded retry policy; return those the broker took.
 
     Stops at the first failure: with the broker gone the rest would fail too.
@@ -40,22 +44,31 @@ def publish(celery_app: Celery, messages: Iterable[JobMessage]) -> list[JobMessa
     published: list[JobMessage] = []
     with celery_app.producer_or_acquire() as producer:
         for message in messages:
-            try:
-                celery_app.send_task(
-                    message.task_name,
-                    kwargs=message.kwargs,
-                    task_id=message.job_id,
-                    queue=message.queue,
-                    retries=message.retries,
-                    producer=producer,
-                )
-            except PUBLISH_ERRORS as exc:
-                logger.warning(
-                    "Publishing job %s failed, the relay will retry: %s",
-                    message.job_id,
-                    exc or type(exc).__name__,
-                )
-                break
+            with job_span(
+                tracer,
+                f"publish {message.task_name}",
+                SpanKind.PRODUCER,
+                message.traceparent,
+                {"job.id": message.job_id, "messaging.destination.name": message.queue},
+            ) as span:
+                try:
+                    celery_app.send_task(
+                        message.task_name,
+                        kwargs=message.kwargs,
+                        task_id=message.job_id,
+                        queue=message.queue,
+                        retries=message.retries,
+                        producer=producer,
+                    )
+                except PUBLISH_ERRORS as exc:
+                    if span is not None:
+                        span.set_status(StatusCode.ERROR, str(exc) or type(exc).__name__)
+                    logger.warning(
+                        "Publishing job %s failed, the relay will retry: %s",
+                        message.job_id,
+                        exc or type(exc).__name__,
+                    )
+                    break
             published.append(message)
     return published
 
@@ -63,9 +76,12 @@ def publish(celery_app: Celery, messages: Iterable[JobMessage]) -> list[JobMessa
 class BackgroundPublisher:
     """One daemon thread per process that publishes jobs just after their commit."""
 
-    def __init__(self, celery_app: Celery, database: Database) -> None:
+    def __init__(
+        self, celery_app: Celery, database: Database, tracer: Tracer | None = None
+    ) -> None:
         self._celery_app = celery_app
         self._database = database
+        self._tracer = tracer
         self._pending: queue.Queue[JobMessage] = queue.Queue(maxsize=BACKLOG_LIMIT)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -130,7 +146,7 @@ class BackgroundPublisher:
     def _publish_batch(self, batch: list[JobMessage]) -> list[uuid.UUID]:
         if not batch or time.monotonic() < self._paused_until:
             return []
-        published = publish(self._celery_app, batch)
+        published = publish(self._celery_app, batch, self._tracer)
         if len(published) < len(batch):
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
         return [uuid.UUID(message.job_id) for message in published]
