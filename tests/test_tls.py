@@ -19,8 +19,10 @@ from durable_jobs._db import libpq_dsn
 from tests.support.ledger import new_user_payload
 from tests.support.processes import (
     ROOT,
+    VENV_BIN,
     PrivatePostgres,
     PrivateRedis,
+    Process,
     child_env,
     private_redis,
     start_api,
@@ -140,6 +142,41 @@ def test_a_server_certificate_from_another_ca_is_refused(
     with celery.connection_for_write() as connection:
         with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
             connection.ensure_connection(max_retries=0, timeout=5)
+
+
+def test_the_api_says_why_it_cannot_reach_servers_it_does_not_trust(
+    tls_redis: PrivateRedis, tls_postgres: PrivatePostgres, certificates: Certificates
+) -> None:
+    env = child_env(
+        tls_settings_env(tls_redis.url, tls_postgres.url("postgres"), certificates.other_ca)
+    )
+    api, base_url = start_api(env)
+    try:
+        response = httpx.get(f"{base_url}/api/v1/health/ready", timeout=10)
+    finally:
+        api.stop()
+
+    assert response.status_code == 503
+    assert "certificate verify failed" in response.json()["database"]["error"]
+    assert response.json()["broker"]["ok"] is False
+
+
+def test_a_worker_says_why_it_cannot_reach_a_broker_it_does_not_trust(
+    tls_redis: PrivateRedis, tls_postgres: PrivatePostgres, certificates: Certificates
+) -> None:
+    env = child_env(
+        tls_settings_env(tls_redis.url, tls_postgres.url("postgres"), certificates.other_ca)
+    )
+    argv = [str(VENV_BIN / "celery"), "-A", "app.worker.celery_app", "worker", "-c", "1"]
+    worker = Process("worker-untrusted", argv, env)
+    try:
+        wait_until(
+            lambda: "Cannot connect to rediss://" in worker.log(), 30, what="the worker to say"
+        )
+    finally:
+        worker.stop()
+
+    assert "CERTIFICATE_VERIFY_FAILED" in worker.log()
 
 
 def test_a_missing_certificate_file_is_refused_at_start(tmp_path: Path) -> None:
