@@ -1,16 +1,20 @@
 """One trace from the HTTP request to the task's run, across real processes: the API in
 this process (spans in memory), a real worker (spans in a file), the relay in between."""
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from durable_jobs import JobState, relay_pending_jobs, wait_for_publishing
 from tests.support.ledger import job_row, new_user_payload, wait_for_job_state
-from tests.support.processes import child_env, start_worker, wait_until
+from tests.support.processes import child_env, start_api, start_worker, wait_until
 from tests.support.tracing import SpanRecord, in_memory_spans, read_spans
 
 pytestmark = pytest.mark.slow
@@ -130,3 +134,54 @@ def test_a_job_the_relay_publishes_keeps_its_trace(
     assert request.span_id in ancestors(enqueue, spans)
     assert failed.parent_id == relayed.parent_id == run.parent_id == enqueue.span_id
     assert {request.trace_id, relayed.trace_id, run.trace_id} == {request.trace_id}
+
+
+class OtlpCollector(BaseHTTPRequestHandler):
+    """Takes OTLP/HTTP trace exports as a collector would, keeping each span's name."""
+
+    span_names: list[str] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (the handler's name is http.server's)
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/v1/traces":
+            request = ExportTraceServiceRequest.FromString(body)
+            for resource_spans in request.resource_spans:
+                for scope_spans in resource_spans.scope_spans:
+                    self.span_names.extend(span.name for span in scope_spans.spans)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def test_an_api_process_exports_its_spans_over_otlp() -> None:
+    OtlpCollector.span_names = []
+    collector = HTTPServer(("127.0.0.1", 0), OtlpCollector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    env = child_env(
+        {
+            "TRACING": "true",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_port}",
+            # The SDK's batch delay, shortened from 5 s for the test.
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        }
+    )
+    api, base_url = start_api(env)
+    try:
+        created = httpx.post(f"{base_url}/api/v1/users", json=new_user_payload(), timeout=10)
+        assert created.status_code == 201
+        wait_until(
+            lambda: (
+                {"POST /api/v1/users", "enqueue users.send_welcome_email"}
+                <= set(OtlpCollector.span_names)
+            ),
+            20,
+            what="the API's spans at the collector",
+        )
+    finally:
+        api.stop()
+        collector.shutdown()
+        collector.server_close()
