@@ -5,6 +5,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -14,6 +15,7 @@ import redis
 from celery import Celery
 
 from durable_jobs import JobsSettings, redis_client_options
+from durable_jobs._broker import queue_depths
 from durable_jobs._celery import build_celery_config
 from durable_jobs._db import libpq_dsn
 from tests.support.ledger import new_user_payload
@@ -24,6 +26,7 @@ from tests.support.processes import (
     PrivateRedis,
     Process,
     child_env,
+    private_rabbitmq,
     private_redis,
     start_api,
     start_worker,
@@ -137,9 +140,7 @@ def test_a_server_certificate_from_another_ca_is_refused(
     )
     with pytest.raises(redis.ConnectionError, match="CERTIFICATE_VERIFY_FAILED"):
         client.ping()
-    celery = Celery(set_as_current=False)
-    celery.conf.update(build_celery_config(settings))
-    with celery.connection_for_write() as connection:
+    with broker_connection(settings) as connection:
         with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
             connection.ensure_connection(max_retries=0, timeout=5)
 
@@ -177,6 +178,27 @@ def test_a_worker_says_why_it_cannot_reach_a_broker_it_does_not_trust(
         worker.stop()
 
     assert "CERTIFICATE_VERIFY_FAILED" in worker.log()
+
+
+def test_rabbitmq_over_tls(certificates: Certificates) -> None:
+    """The amqps:// options: a connection and a queue-depth read with the test's CA, a
+    refusal with another."""
+    with private_rabbitmq(tls=certificates) as rabbitmq:
+        trusted = JobsSettings(broker_url=rabbitmq.tls_url, broker_tls_ca_file=str(certificates.ca))
+        untrusted = trusted.model_copy(update={"broker_tls_ca_file": str(certificates.other_ca)})
+
+        assert queue_depths(trusted, ["tls-check"]) == {"tls-check": 0}
+        with broker_connection(trusted) as connection:
+            connection.ensure_connection(max_retries=0, timeout=5)
+        with broker_connection(untrusted) as connection:
+            with pytest.raises(Exception, match="CERTIFICATE_VERIFY_FAILED"):
+                connection.ensure_connection(max_retries=0, timeout=5)
+
+
+def broker_connection(settings: JobsSettings) -> Any:
+    celery = Celery(set_as_current=False)
+    celery.conf.update(build_celery_config(settings))
+    return celery.connection_for_write()
 
 
 def test_a_missing_certificate_file_is_refused_at_start(tmp_path: Path) -> None:

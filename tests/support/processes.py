@@ -305,19 +305,34 @@ AMQP_METHOD_FRAME = b"\x01"
 
 class PrivateRabbitMQ:
     """A RabbitMQ node of the test's own, on free ports, without plugins; its data
-    survives a stop and start, as a real broker's does."""
+    survives a stop and start, as a real broker's does. Given certificates, it also
+    listens for TLS (`tls_url`), asking no client certificate."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: "Certificates | None" = None) -> None:
         self.port = free_port()
         self.dist_port = free_port()
+        self.tls_port = free_port()
         self.node = f"rabbit-{uuid.uuid4().hex[:8]}@localhost"
         self.dir = tempfile.mkdtemp(prefix="rabbitmq-")
         Path(self.dir, "enabled_plugins").write_text("[].\n")
+        if tls is not None:
+            Path(self.dir, "rabbitmq.conf").write_text(
+                f"listeners.ssl.default = {self.tls_port}\n"
+                f"ssl_options.cacertfile = {tls.ca}\n"
+                f"ssl_options.certfile = {tls.server_cert}\n"
+                f"ssl_options.keyfile = {tls.server_key}\n"
+                "ssl_options.verify = verify_none\n"
+                "ssl_options.fail_if_no_peer_cert = false\n"
+            )
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    @property
+    def tls_url(self) -> str:
+        return f"amqps://guest:guest@127.0.0.1:{self.tls_port}//"
 
     def start(self) -> None:
         with Path(self.dir, "server.log").open("ab") as log:
@@ -397,8 +412,8 @@ class PrivateBroker(Protocol):
 
 
 @contextmanager
-def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
-    rabbitmq = PrivateRabbitMQ()
+def private_rabbitmq(tls: "Certificates | None" = None) -> Iterator[PrivateRabbitMQ]:
+    rabbitmq = PrivateRabbitMQ(tls)
     try:
         rabbitmq.start()
         yield rabbitmq
