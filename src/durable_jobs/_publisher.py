@@ -10,16 +10,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from amqp.exceptions import MessageNacked
 from celery import Celery
 from kombu.exceptions import OperationalError
-from opentelemetry.trace import SpanKind, StatusCode, Tracer
+from opentelemetry.trace import SpanKind, Tracer
 
 from durable_jobs import _ledger as ledger
 from durable_jobs._db import Database
 from durable_jobs._message import JobMessage
-from durable_jobs._tracing import job_span
+from durable_jobs._tracing import job_step_span
 
 logger = logging.getLogger(__name__)
 
@@ -44,33 +45,38 @@ def publish(
     published: list[JobMessage] = []
     with celery_app.producer_or_acquire() as producer:
         for message in messages:
-            with job_span(
-                tracer,
-                f"publish {message.task_name}",
-                SpanKind.PRODUCER,
-                message.traceparent,
-                {"job.id": message.job_id, "messaging.destination.name": message.queue},
-            ) as span:
-                try:
-                    celery_app.send_task(
-                        message.task_name,
-                        kwargs=message.kwargs,
-                        task_id=message.job_id,
-                        queue=message.queue,
-                        retries=message.retries,
-                        producer=producer,
-                    )
-                except PUBLISH_ERRORS as exc:
-                    if span is not None:
-                        span.set_status(StatusCode.ERROR, str(exc) or type(exc).__name__)
-                    logger.warning(
-                        "Publishing job %s failed, the relay will retry: %s",
-                        message.job_id,
-                        exc or type(exc).__name__,
-                    )
-                    break
+            try:
+                if tracer is None or message.traceparent is None:
+                    _send(celery_app, producer, message)
+                else:
+                    with job_step_span(
+                        tracer,
+                        f"publish {message.task_name}",
+                        SpanKind.PRODUCER,
+                        message.traceparent,
+                        {"job.id": message.job_id, "messaging.destination.name": message.queue},
+                    ):
+                        _send(celery_app, producer, message)
+            except PUBLISH_ERRORS as exc:
+                logger.warning(
+                    "Publishing job %s failed, the relay will retry: %s",
+                    message.job_id,
+                    exc or type(exc).__name__,
+                )
+                break
             published.append(message)
     return published
+
+
+def _send(celery_app: Celery, producer: Any, message: JobMessage) -> None:
+    celery_app.send_task(
+        message.task_name,
+        kwargs=message.kwargs,
+        task_id=message.job_id,
+        queue=message.queue,
+        retries=message.retries,
+        producer=producer,
+    )
 
 
 class BackgroundPublisher:

@@ -28,7 +28,7 @@ from durable_jobs._context import job_id_var, request_id_var
 from durable_jobs._infrastructure import is_infrastructure_error
 from durable_jobs._models import JobState
 from durable_jobs._runtime import autocommit, current, settings, transaction
-from durable_jobs._tracing import job_span
+from durable_jobs._tracing import job_step_span
 
 logger = logging.getLogger(__name__)
 
@@ -62,9 +62,12 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 return None
             request_token = request_id_var.set(claim.request_id)
             try:
+                tracer = None if claim.traceparent is None else current().tracer
+                if tracer is None or claim.traceparent is None:
+                    return self._run_attempt(job_id, claim.attempt, args, kwargs)
                 # A child of the job's enqueue, whoever published it and however often.
-                with job_span(
-                    current().tracer if claim.traceparent is not None else None,
+                with job_step_span(
+                    tracer,
                     f"run {self.name}",
                     SpanKind.CONSUMER,
                     claim.traceparent,

@@ -7,8 +7,7 @@ are children of the enqueue. With TRACING off no tracer exists, nothing is set u
 a job costs one None check per step.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
@@ -64,23 +63,14 @@ def context_of(traceparent: str) -> Context:
     return _W3C.extract({"traceparent": traceparent})
 
 
-@contextmanager
-def job_span(
-    tracer: Tracer | None,
-    name: str,
-    kind: SpanKind,
-    traceparent: str | None,
-    attributes: dict[str, Any],
-) -> Iterator[Span | None]:
-    """A span of one step of a job, a child of its enqueue; none without a tracer or
-    without a trace context in the job's row (enqueued while tracing was off)."""
-    if tracer is None or traceparent is None:
-        yield None
-        return
-    with tracer.start_as_current_span(
+def job_step_span(
+    tracer: Tracer, name: str, kind: SpanKind, traceparent: str, attributes: dict[str, Any]
+) -> AbstractContextManager[Span]:
+    """The span of a later step of a job (a publish, a run), a child of its enqueue; an
+    exception raised within is recorded on it and marks it failed."""
+    return tracer.start_as_current_span(
         name, context=context_of(traceparent), kind=kind, attributes=attributes
-    ) as span:
-        yield span
+    )
 
 
 def flush() -> None:
