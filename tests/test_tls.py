@@ -1,6 +1,8 @@
 """TLS to Redis and PostgreSQL with a CA of the test's own: the API and a worker reach
 both over TLS only, and a server whose certificate another CA signed is refused."""
 
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +22,7 @@ from durable_jobs._celery import build_celery_config
 from durable_jobs._db import libpq_dsn
 from tests.support.ledger import new_user_payload
 from tests.support.processes import (
+    RABBITMQ_SERVER,
     ROOT,
     VENV_BIN,
     PrivatePostgres,
@@ -35,6 +38,27 @@ from tests.support.processes import (
 from tests.support.tls import Certificates, make_certificates
 
 pytestmark = pytest.mark.slow
+
+
+def skip_without(programs: dict[str, bool]) -> None:
+    """Skip, saying what to install, where a server program is missing (never in CI)."""
+    missing = [name for name, found in programs.items() if not found]
+    if missing and not os.environ.get("CI"):
+        pytest.skip(
+            f"needs {', '.join(missing)} on this machine (the TLS servers are private)",
+            allow_module_level=True,
+        )
+
+
+skip_without(
+    {
+        "redis-server": shutil.which("redis-server") is not None,
+        "openssl": shutil.which("openssl") is not None,
+        "PostgreSQL's initdb": bool(
+            shutil.which("initdb") or list(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+        ),
+    }
+)
 
 ADMIN_HEADERS = {"Authorization": "Bearer test-admin-token"}
 
@@ -183,6 +207,7 @@ def test_a_worker_says_why_it_cannot_reach_a_broker_it_does_not_trust(
 def test_rabbitmq_over_tls(certificates: Certificates) -> None:
     """The amqps:// options: a connection and a queue-depth read with the test's CA, a
     refusal with another."""
+    skip_without({"rabbitmq-server": Path(RABBITMQ_SERVER).exists()})
     with private_rabbitmq(tls=certificates) as rabbitmq:
         trusted = JobsSettings(broker_url=rabbitmq.tls_url, broker_tls_ca_file=str(certificates.ca))
         untrusted = trusted.model_copy(update={"broker_tls_ca_file": str(certificates.other_ca)})
