@@ -62,8 +62,7 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 return None
             request_token = request_id_var.set(claim.request_id)
             try:
-                tracer = None if claim.traceparent is None else current().tracer
-                if tracer is None or claim.traceparent is None:
+                if claim.traceparent is None or (tracer := current().tracer) is None:
                     return self._run_attempt(job_id, claim.attempt, args, kwargs)
                 # A child of the job's enqueue, whoever published it and however often.
                 with job_step_span(
