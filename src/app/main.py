@@ -17,7 +17,9 @@ from durable_jobs import create_celery
 
 def create_app(settings: Settings) -> FastAPI:
     configure_logging(settings)
-    # The engine publishes the jobs this process enqueues; it loads no worker code.
+    # The engine publishes the jobs this process enqueues; it loads no worker code. With
+    # TRACING=true it also sets up the tracer provider, and FastAPI's own telemetry then
+    # opens each request's server span, which the spans of its jobs join.
     celery_app = create_celery(settings, task_packages=[tasks.__name__], engine=db.engine)
     app = FastAPI(
         title="fastapi-durable-jobs",

@@ -31,6 +31,7 @@ from durable_jobs._service import (
 )
 from durable_jobs._settings import JobsSettings
 from durable_jobs._task import DurableTask
+from durable_jobs._tls import redis_client_options
 
 # Put this directory in the host's Alembic `version_locations`; its branch is "durable_jobs".
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations" / "versions"
@@ -75,6 +76,7 @@ __all__ = [
     "ledger_page_router",
     "list_jobs",
     "ping_broker",
+    "redis_client_options",
     "relay_pending_jobs",
     "request_id_var",
     "requeue_abandoned_jobs",

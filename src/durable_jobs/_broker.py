@@ -9,6 +9,7 @@ from amqp.exceptions import NotFound
 from kombu import Connection, Exchange, Queue
 
 from durable_jobs._settings import JobsSettings
+from durable_jobs._tls import amqp_tls_options, redis_client_options
 
 BROKER_TIMEOUT_SECONDS = 1.0
 # kombu's Redis transport keeps a message of priority p > 0 under "<queue>\x06\x16<p>".
@@ -117,8 +118,8 @@ def watched_queues(settings: JobsSettings, names: Iterable[str]) -> list[str]:
 
 def queue_depths(settings: JobsSettings, queues: list[str]) -> dict[str, int]:
     if settings.broker_is_amqp:
-        return _rabbitmq_queue_depths(settings.broker_url, queues)
-    return _redis_queue_depths(settings.broker_url, queues)
+        return _rabbitmq_queue_depths(settings, queues)
+    return _redis_queue_depths(settings, queues)
 
 
 def redis_queue_keys(queue: str) -> list[str]:
@@ -126,12 +127,13 @@ def redis_queue_keys(queue: str) -> list[str]:
     return [queue, *(f"{queue}{REDIS_PRIORITY_SEPARATOR}{step}" for step in REDIS_PRIORITY_STEPS)]
 
 
-def _redis_queue_depths(broker_url: str, queues: list[str]) -> dict[str, int]:
+def _redis_queue_depths(settings: JobsSettings, queues: list[str]) -> dict[str, int]:
     """LLEN of each queue and of its priority lists."""
     client = redis.Redis.from_url(
-        broker_url,
+        settings.broker_url,
         socket_connect_timeout=BROKER_TIMEOUT_SECONDS,
         socket_timeout=BROKER_TIMEOUT_SECONDS,
+        **redis_client_options(settings, settings.broker_url),
     )
     try:
         pipeline = client.pipeline(transaction=False)
@@ -148,12 +150,13 @@ def _redis_queue_depths(broker_url: str, queues: list[str]) -> dict[str, int]:
     }
 
 
-def _rabbitmq_queue_depths(broker_url: str, queues: list[str]) -> dict[str, int]:
+def _rabbitmq_queue_depths(settings: JobsSettings, queues: list[str]) -> dict[str, int]:
     """Ready messages of each queue, from a passive declare (it never creates one); a
     queue no worker or publisher has declared yet holds nothing."""
     depths: dict[str, int] = {}
     with Connection(
-        broker_url,
+        settings.broker_url,
+        ssl=amqp_tls_options(settings) if settings.broker_uses_tls else False,
         connect_timeout=BROKER_TIMEOUT_SECONDS,
         transport_options={
             "read_timeout": BROKER_TIMEOUT_SECONDS,

@@ -12,10 +12,12 @@ from sqlalchemy import Engine
 
 from durable_jobs import _broker as broker
 from durable_jobs import _runtime
+from durable_jobs import _tls as tls
 from durable_jobs._db import Database
 from durable_jobs._declare import declared_tasks, register
 from durable_jobs._publisher import BackgroundPublisher
 from durable_jobs._settings import JobsSettings
+from durable_jobs._tracing import build_tracer
 
 # Imported by `celery worker` and `celery beat` as they start (Celery's `include`), never
 # by an API process: the signal handlers and the kombu fix.
@@ -62,9 +64,9 @@ def create_celery(
     celery.steps["worker"].update(_WORKER_STEPS)
     celery.steps["consumer"].update(_CONSUMER_STEPS)
     database = Database(engine) if engine is not None else Database.from_url(settings.database_url)
-    _runtime.install(
-        _runtime.Runtime(settings, database, celery, BackgroundPublisher(celery, database))
-    )
+    tracer = build_tracer(settings)
+    publisher = BackgroundPublisher(celery, database, tracer)
+    _runtime.install(_runtime.Runtime(settings, database, celery, publisher, tracer))
     for handle in handles:
         register(celery, settings, handle)
     return celery
@@ -150,4 +152,10 @@ def build_celery_config(settings: JobsSettings, queues: list[str] | None = None)
     }
     if amqp:
         config.update(AMQP_ONLY_CONFIG)
+    # TLS where the URLs ask for it (rediss://, amqps://), with the settings' CA file.
+    use_ssl = tls.broker_use_ssl(settings)
+    if use_ssl is not None:
+        config["broker_use_ssl"] = use_ssl
+    if settings.result_backend is not None and settings.result_backend.startswith("rediss://"):
+        config["redis_backend_use_ssl"] = tls.redis_tls_options(settings)
     return config

@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -9,6 +10,7 @@ from durable_jobs import _ledger as ledger
 from durable_jobs import _runtime
 from durable_jobs._message import JobMessage
 from durable_jobs._models import Job
+from durable_jobs._tracing import current_traceparent
 
 if TYPE_CHECKING:
     from durable_jobs._declare import TaskPolicy
@@ -24,7 +26,19 @@ def add_and_publish_after_commit(
     Arguments must be JSON values (ids, not objects). A rollback drops the job with
     the rest of the transaction; a crash after commit leaves it to the relay.
     """
-    job = ledger.add_job(session, _runtime.settings(), policy, kwargs)
+    runtime = _runtime.current()
+    if runtime.tracer is None:
+        job = ledger.add_job(session, runtime.settings, policy, kwargs)
+    else:
+        with runtime.tracer.start_as_current_span(
+            f"enqueue {policy.name}",
+            kind=SpanKind.PRODUCER,
+            attributes={"messaging.system": "celery", "job.task": policy.name},
+        ) as span:
+            job = ledger.add_job(
+                session, runtime.settings, policy, kwargs, traceparent=current_traceparent()
+            )
+            span.set_attribute("job.id", str(job.id))
     publish_after_commit(session, job)
     return job
 

@@ -55,6 +55,7 @@ class Claim:
     refusal: ClaimRefusal | None = None
     state: JobState | None = None
     request_id: str | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,11 @@ class Holder:
 
 
 def add_job(
-    session: Session, settings: JobsSettings, spec: "TaskPolicy", kwargs: dict[str, Any]
+    session: Session,
+    settings: JobsSettings,
+    spec: "TaskPolicy",
+    kwargs: dict[str, Any],
+    traceparent: str | None = None,
 ) -> Job:
     job = Job(
         id=uuid.uuid4(),
@@ -79,6 +84,7 @@ def add_job(
         retries=0,
         max_attempts=spec.max_attempts(settings),
         request_id=request_id_var.get(),
+        traceparent=traceparent,
     )
     session.add(job)
     session.flush()
@@ -147,9 +153,11 @@ def _start_attempt(
             # A delivered job was published, whatever the publisher has recorded yet.
             published_at=func.coalesce(Job.published_at, func.now()),
         )
-        .returning(Job.attempts, Job.request_id)
+        .returning(Job.attempts, Job.request_id, Job.traceparent)
     ).first()
-    return None if row is None else Claim(attempt=row.attempts, request_id=row.request_id)
+    if row is None:
+        return None
+    return Claim(attempt=row.attempts, request_id=row.request_id, traceparent=row.traceparent)
 
 
 def mark_succeeded(session: Executor, job_id: uuid.UUID, attempt: int) -> bool:

@@ -58,6 +58,9 @@ class Job(LedgerBase):
     last_error: Mapped[str | None] = mapped_column(Text)
     # The HTTP request that enqueued the job, so their logs can be joined.
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # The W3C traceparent of the enqueue when tracing is on: every publish and run of
+    # the job, by whatever process, joins that trace.
+    traceparent: Mapped[str | None] = mapped_column(String(128))
     worker: Mapped[str | None] = mapped_column(String(255))
     worker_pid: Mapped[int | None] = mapped_column(Integer)
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

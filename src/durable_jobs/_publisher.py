@@ -10,14 +10,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from amqp.exceptions import MessageNacked
 from celery import Celery
 from kombu.exceptions import OperationalError
+from opentelemetry.trace import SpanKind, Tracer
 
 from durable_jobs import _ledger as ledger
 from durable_jobs._db import Database
 from durable_jobs._message import JobMessage
+from durable_jobs._tracing import job_step_span
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,9 @@ PAUSE_AFTER_FAILURE_SECONDS = 5.0
 MARK_INTERVAL_SECONDS = 0.1
 
 
-def publish(celery_app: Celery, messages: Iterable[JobMessage]) -> list[JobMessage]:
+def publish(
+    celery_app: Celery, messages: Iterable[JobMessage], tracer: Tracer | None = None
+) -> list[JobMessage]:
     """Publish each message with the bounded retry policy; return those the broker took.
 
     Stops at the first failure: with the broker gone the rest would fail too.
@@ -41,14 +46,17 @@ def publish(celery_app: Celery, messages: Iterable[JobMessage]) -> list[JobMessa
     with celery_app.producer_or_acquire() as producer:
         for message in messages:
             try:
-                celery_app.send_task(
-                    message.task_name,
-                    kwargs=message.kwargs,
-                    task_id=message.job_id,
-                    queue=message.queue,
-                    retries=message.retries,
-                    producer=producer,
-                )
+                if tracer is None or message.traceparent is None:
+                    _send(celery_app, producer, message)
+                else:
+                    with job_step_span(
+                        tracer,
+                        f"publish {message.task_name}",
+                        SpanKind.PRODUCER,
+                        message.traceparent,
+                        {"job.id": message.job_id, "messaging.destination.name": message.queue},
+                    ):
+                        _send(celery_app, producer, message)
             except PUBLISH_ERRORS as exc:
                 logger.warning(
                     "Publishing job %s failed, the relay will retry: %s",
@@ -60,12 +68,26 @@ def publish(celery_app: Celery, messages: Iterable[JobMessage]) -> list[JobMessa
     return published
 
 
+def _send(celery_app: Celery, producer: Any, message: JobMessage) -> None:
+    celery_app.send_task(
+        message.task_name,
+        kwargs=message.kwargs,
+        task_id=message.job_id,
+        queue=message.queue,
+        retries=message.retries,
+        producer=producer,
+    )
+
+
 class BackgroundPublisher:
     """One daemon thread per process that publishes jobs just after their commit."""
 
-    def __init__(self, celery_app: Celery, database: Database) -> None:
+    def __init__(
+        self, celery_app: Celery, database: Database, tracer: Tracer | None = None
+    ) -> None:
         self._celery_app = celery_app
         self._database = database
+        self._tracer = tracer
         self._pending: queue.Queue[JobMessage] = queue.Queue(maxsize=BACKLOG_LIMIT)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -130,7 +152,7 @@ class BackgroundPublisher:
     def _publish_batch(self, batch: list[JobMessage]) -> list[uuid.UUID]:
         if not batch or time.monotonic() < self._paused_until:
             return []
-        published = publish(self._celery_app, batch)
+        published = publish(self._celery_app, batch, self._tracer)
         if len(published) < len(batch):
             self._paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_SECONDS
         return [uuid.UUID(message.job_id) for message in published]

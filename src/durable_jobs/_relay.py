@@ -31,7 +31,8 @@ def relay_pending_jobs(min_age_seconds: float | None = None) -> int:
         jobs = ledger.lock_unpublished(session, settings.relay_batch_size, min_age_seconds)
         if not jobs:
             return 0
-        published = publish(current().celery, [JobMessage.of(job) for job in jobs])
+        runtime = current()
+        published = publish(runtime.celery, [JobMessage.of(job) for job in jobs], runtime.tracer)
         if published:
             ledger.mark_published(session, [uuid.UUID(m.job_id) for m in published])
     if published:

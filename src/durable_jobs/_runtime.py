@@ -14,6 +14,7 @@ from durable_jobs._settings import JobsSettings
 
 if TYPE_CHECKING:
     from celery import Celery
+    from opentelemetry.trace import Tracer
 
     from durable_jobs._publisher import BackgroundPublisher
 
@@ -24,6 +25,8 @@ class Runtime:
     database: Database
     celery: "Celery"
     publisher: "BackgroundPublisher"
+    # None while TRACING is off: the per-job check of the tracing code.
+    tracer: "Tracer | None" = None
 
 
 _runtimes: list[Runtime] = []

@@ -4,8 +4,15 @@ A host app subclasses `JobsSettings` with its own fields (or builds one directly
 passes the object to `create_celery`; nothing here reads the environment at import.
 """
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+# libpq's names for the TLS parameters of a PostgreSQL connection.
+DATABASE_TLS_PARAMETERS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
 
 
 class JobsSettings(BaseSettings):
@@ -18,6 +25,33 @@ class JobsSettings(BaseSettings):
     # sharing the Redis database; give each its own TASK_DEFAULT_QUEUE as well.
     broker_broadcast_prefix: str = ""
     task_default_queue: str = "default"
+
+    # TLS to PostgreSQL, in libpq's terms: DATABASE_SSLMODE=verify-full checks the
+    # server's certificate against DATABASE_SSLROOTCERT (a CA file) and its host name;
+    # DATABASE_SSLCERT and DATABASE_SSLKEY are a client certificate where the server
+    # asks for one. They are added to DATABASE_URL's query, so every connection (the
+    # pools, the worker probe's, beat's, the migrations') uses them.
+    database_sslmode: (
+        Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
+    ) = None
+    database_sslrootcert: str | None = None
+    database_sslcert: str | None = None
+    database_sslkey: str | None = None
+    # TLS to the broker (a rediss:// or amqps:// BROKER_URL), to a rediss:// result
+    # backend and to the rate limiter's rediss:// Redis: the CA file that signed their
+    # certificates (unset: the system's CAs), and a client certificate and key where the
+    # server asks for one. The host name is always checked against the certificate.
+    broker_tls_ca_file: str | None = None
+    broker_tls_cert_file: str | None = None
+    broker_tls_key_file: str | None = None
+
+    # OpenTelemetry traces: the HTTP request, the enqueue, each publish and each run of
+    # a job in one trace. Off by default, and then nothing is set up. On, spans go to the
+    # tracer provider the host has set, or else the engine sets up the SDK (the extra
+    # durable-jobs[otlp]) exporting OTLP over HTTP to OTEL_EXPORTER_OTLP_ENDPOINT.
+    tracing: bool = False
+    otel_exporter_otlp_endpoint: str = "http://127.0.0.1:4318"
+    otel_service_name: str = "durable-jobs"
 
     # Celery task events, for Flower or `celery events`; off, as the job ledger already
     # records every state and the events double the cost of each publish.
@@ -90,11 +124,52 @@ class JobsSettings(BaseSettings):
         "visibility_timeout",
         "worker_heartbeat_file",
         "worker_stuck_after_seconds",
+        "database_sslmode",
+        "database_sslrootcert",
+        "database_sslcert",
+        "database_sslkey",
+        "broker_tls_ca_file",
+        "broker_tls_cert_file",
+        "broker_tls_key_file",
         mode="before",
     )
     @classmethod
     def _empty_engine_setting_means_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator(
+        "database_sslrootcert",
+        "database_sslcert",
+        "database_sslkey",
+        "broker_tls_ca_file",
+        "broker_tls_cert_file",
+        "broker_tls_key_file",
+    )
+    @classmethod
+    def _certificate_file_exists(cls, value: str | None) -> str | None:
+        # Said at start, not as a handshake failure on the first connection.
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _add_database_tls_to_url(self) -> "JobsSettings":
+        given = {
+            name: value
+            for name in DATABASE_TLS_PARAMETERS
+            if (value := getattr(self, f"database_{name}")) is not None
+        }
+        if not given:
+            return self
+        url = make_url(self.database_url)
+        for name, value in given.items():
+            if url.query.get(name, value) != value:
+                raise ValueError(
+                    f"DATABASE_{name.upper()} says {value!r} but DATABASE_URL's query says "
+                    f"{url.query[name]!r}: set it in one place"
+                )
+        self.database_url = url.update_query_dict(given).render_as_string(hide_password=False)
+        return self
 
     @model_validator(mode="after")
     def _check_time_limits(self) -> "JobsSettings":
@@ -129,6 +204,10 @@ class JobsSettings(BaseSettings):
     @property
     def broker_is_amqp(self) -> bool:
         return self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+
+    @property
+    def broker_uses_tls(self) -> bool:
+        return self.broker_url.startswith(("rediss://", "amqps://"))
 
     @property
     def effective_visibility_timeout(self) -> int:

@@ -21,12 +21,14 @@ from typing import Any, NoReturn, TypeVar
 
 from celery import Task
 from celery.exceptions import Ignore, Reject, Retry
+from opentelemetry.trace import SpanKind
 
 from durable_jobs import _ledger as ledger
 from durable_jobs._context import job_id_var, request_id_var
 from durable_jobs._infrastructure import is_infrastructure_error
 from durable_jobs._models import JobState
-from durable_jobs._runtime import autocommit, settings, transaction
+from durable_jobs._runtime import autocommit, current, settings, transaction
+from durable_jobs._tracing import job_step_span
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +62,17 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 return None
             request_token = request_id_var.set(claim.request_id)
             try:
-                return self._run_attempt(job_id, claim.attempt, args, kwargs)
+                if claim.traceparent is None or (tracer := current().tracer) is None:
+                    return self._run_attempt(job_id, claim.attempt, args, kwargs)
+                # A child of the job's enqueue, whoever published it and however often.
+                with job_step_span(
+                    tracer,
+                    f"run {self.name}",
+                    SpanKind.CONSUMER,
+                    claim.traceparent,
+                    {"job.id": str(job_id), "job.attempt": claim.attempt},
+                ):
+                    return self._run_attempt(job_id, claim.attempt, args, kwargs)
             finally:
                 request_id_var.reset(request_token)
         finally:

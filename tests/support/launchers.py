@@ -10,13 +10,17 @@ from tests.support.runner import VENV_BIN, Process, free_port, wait_until
 
 
 def start_worker(
-    name: str, env: dict[str, str], concurrency: int = 2, extra: list[str] | None = None
+    name: str,
+    env: dict[str, str],
+    concurrency: int = 2,
+    extra: list[str] | None = None,
+    celery_app: str = "tests.support.fault_worker",
 ) -> Process:
     """A real Celery worker, also loading the fault tests' misbehaving tasks."""
     argv = [
         str(VENV_BIN / "celery"),
         "-A",
-        "tests.support.fault_worker",
+        celery_app,
         "worker",
         "-l",
         "info",

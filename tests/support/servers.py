@@ -11,31 +11,45 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from durable_jobs._task import process_is_gone
 from tests.support.runner import free_port, stop_process_group, wait_until
 
+if TYPE_CHECKING:
+    from tests.support.tls import Certificates
+
 
 class PrivateRedis:
-    """A redis-server of the test's own, on a free port, with append-only persistence."""
+    """A redis-server of the test's own, on a free port, with append-only persistence;
+    given certificates, it speaks TLS only (and asks no client certificate)."""
 
-    def __init__(self, appendonly: bool = True) -> None:
+    def __init__(self, appendonly: bool = True, tls: "Certificates | None" = None) -> None:
         self.port = free_port()
         self.appendonly = appendonly
+        self.tls = tls
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        listen = ["--port", str(self.port)]
+        if self.tls is not None:
+            listen = [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls.server_cert),
+                "--tls-key-file", str(self.tls.server_key),
+                "--tls-ca-cert-file", str(self.tls.ca),
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
         self.process = subprocess.Popen(
             [
                 shutil.which("redis-server") or "redis-server",
-                "--port",
-                str(self.port),
+                *listen,
                 "--bind",
                 "127.0.0.1",
                 "--dir",
@@ -74,7 +88,17 @@ class PrivateRedis:
         os.kill(self.process.pid, signal.SIGCONT)
 
     def _answers(self) -> bool:
+        if self.tls is not None:
+            return _tls_port_answers(self.port)
         return redis_answers(self.port)
+
+
+def _tls_port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
 
 
 def redis_answers(port: int) -> bool:
@@ -88,8 +112,10 @@ def redis_answers(port: int) -> bool:
 
 
 @contextmanager
-def private_redis(appendonly: bool = True) -> Iterator[PrivateRedis]:
-    redis = PrivateRedis(appendonly)
+def private_redis(
+    appendonly: bool = True, tls: "Certificates | None" = None
+) -> Iterator[PrivateRedis]:
+    redis = PrivateRedis(appendonly, tls)
     redis.start()
     try:
         yield redis
@@ -116,19 +142,34 @@ AMQP_METHOD_FRAME = b"\x01"
 
 class PrivateRabbitMQ:
     """A RabbitMQ node of the test's own, on free ports, without plugins; its data
-    survives a stop and start, as a real broker's does."""
+    survives a stop and start, as a real broker's does. Given certificates, it also
+    listens for TLS (`tls_url`), asking no client certificate."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: "Certificates | None" = None) -> None:
         self.port = free_port()
         self.dist_port = free_port()
+        self.tls_port = free_port()
         self.node = f"rabbit-{uuid.uuid4().hex[:8]}@localhost"
         self.dir = tempfile.mkdtemp(prefix="rabbitmq-")
         Path(self.dir, "enabled_plugins").write_text("[].\n")
+        if tls is not None:
+            Path(self.dir, "rabbitmq.conf").write_text(
+                f"listeners.ssl.default = {self.tls_port}\n"
+                f"ssl_options.cacertfile = {tls.ca}\n"
+                f"ssl_options.certfile = {tls.server_cert}\n"
+                f"ssl_options.keyfile = {tls.server_key}\n"
+                "ssl_options.verify = verify_none\n"
+                "ssl_options.fail_if_no_peer_cert = false\n"
+            )
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    @property
+    def tls_url(self) -> str:
+        return f"amqps://guest:guest@127.0.0.1:{self.tls_port}//"
 
     def start(self) -> None:
         with Path(self.dir, "server.log").open("ab") as log:
@@ -208,8 +249,8 @@ class PrivateBroker(Protocol):
 
 
 @contextmanager
-def private_rabbitmq() -> Iterator[PrivateRabbitMQ]:
-    rabbitmq = PrivateRabbitMQ()
+def private_rabbitmq(tls: "Certificates | None" = None) -> Iterator[PrivateRabbitMQ]:
+    rabbitmq = PrivateRabbitMQ(tls)
     try:
         rabbitmq.start()
         yield rabbitmq
@@ -236,6 +277,25 @@ class PrivatePostgres:
 
     def url(self, database: str) -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def require_tls(self, certificates: "Certificates") -> None:
+        """From the next start, TCP connections must use TLS with this server certificate."""
+        for source, name in [
+            (certificates.server_cert, "server.crt"),
+            (certificates.server_key, "server.key"),
+        ]:
+            target = self.data / name
+            shutil.copyfile(source, target)
+            target.chmod(0o600)  # the server refuses a key others can read
+            if self._as_owner:
+                shutil.chown(target, user="postgres")
+        (self.data / "pg_hba.conf").write_text(
+            "local all all trust\n"
+            "hostssl all all 127.0.0.1/32 trust\n"
+            "hostnossl all all 127.0.0.1/32 reject\n"
+        )
+        with (self.data / "postgresql.conf").open("a") as conf:
+            conf.write("ssl = on\n")
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"

@@ -14,6 +14,7 @@ from app.core.config import Settings
 from app.core.rate_limit import RateLimiter
 from app.schemas.error import ErrorBody
 from app.services.backlog import BacklogGauge
+from durable_jobs import redis_client_options
 
 SHED_RETRY_AFTER_SECONDS = 5
 UNKNOWN_CLIENT = "unknown"
@@ -59,6 +60,8 @@ def build_rate_limiter(settings: Settings) -> RateLimiter | None:
         settings.rate_limit_per_second,
         settings.rate_limit_burst,
         key_prefix=settings.broker_broadcast_prefix,
+        # A rediss:// URL is verified with the broker's TLS settings.
+        connection_options=redis_client_options(settings, redis_url),
     )
 
 

@@ -17,6 +17,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
@@ -68,6 +69,7 @@ class RateLimiter:
         key_prefix: str = "",
         timeout_seconds: float = REDIS_TIMEOUT_SECONDS,
         pause_after_failure_seconds: float = PAUSE_AFTER_FAILURE_SECONDS,
+        connection_options: dict[str, Any] | None = None,
     ) -> None:
         if per_second <= 0 or burst < 1:
             raise ValueError("a rate limit needs per_second > 0 and burst >= 1")
@@ -84,6 +86,7 @@ class RateLimiter:
             socket_connect_timeout=timeout_seconds,
             socket_timeout=timeout_seconds,
             retry=Retry(NoBackoff(), 0),
+            **(connection_options or {}),
         )
         self._script = self._redis.register_script(_GCRA)
 

@@ -3,12 +3,13 @@
 import logging
 from typing import Any
 
-from celery.signals import beat_init, task_unknown, worker_process_init
+from celery.signals import beat_init, task_unknown, worker_process_init, worker_process_shutdown
 
 from durable_jobs import _ledger as ledger
 from durable_jobs._db import libpq_dsn
 from durable_jobs._runtime import current, transaction
 from durable_jobs._task import as_job_id
+from durable_jobs._tracing import flush
 from durable_jobs._worker import broker_fixes
 from durable_jobs._worker.beat_guard import BeatAlreadyRunning, hold_beat_lock
 
@@ -31,6 +32,12 @@ def _be_the_only_beat(**_: Any) -> None:
 def _drop_inherited_connections(**_: Any) -> None:
     """A forked pool process must not share the parent's database sockets."""
     current().database.engine.dispose(close=False)
+
+
+@worker_process_shutdown.connect
+def _export_buffered_spans(**_: Any) -> None:
+    if current().tracer is not None:
+        flush()
 
 
 @task_unknown.connect
