@@ -237,9 +237,9 @@ echo "not published: ${published_ports[*]}; api, worker, relay, beat, flower run
 
 say "Metrics: /metrics answers in Prometheus format"
 metrics="$(curl -sS --max-time 10 "http://127.0.0.1:${API_PORT}/metrics")" || fail "GET /metrics failed"
-grep -q '^ledger_up 1' <<<"$metrics" || fail "/metrics: no 'ledger_up 1' line"
-grep -q '^broker_up 1' <<<"$metrics" || fail "/metrics: no 'broker_up 1' line"
-echo "$(grep -c '^[a-z]' <<<"$metrics") samples, ledger_up 1, broker_up 1"
+grep -q '^durable_jobs_ledger_up 1' <<<"$metrics" || fail "/metrics: no 'durable_jobs_ledger_up 1' line"
+grep -q '^durable_jobs_broker_up 1' <<<"$metrics" || fail "/metrics: no 'durable_jobs_broker_up 1' line"
+echo "$(grep -c '^[a-z]' <<<"$metrics") samples, durable_jobs_ledger_up 1, durable_jobs_broker_up 1"
 
 say "Flower asks for a password"
 FLOWER="http://127.0.0.1:${FLOWER_PORT}"

@@ -55,6 +55,8 @@ class Claim:
     refusal: ClaimRefusal | None = None
     state: JobState | None = None
     request_id: str | None = None
+    # From the job's enqueue to this claim, by the database's clock.
+    waited_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -147,9 +149,15 @@ def _start_attempt(
             # A delivered job was published, whatever the publisher has recorded yet.
             published_at=func.coalesce(Job.published_at, func.now()),
         )
-        .returning(Job.attempts, Job.request_id)
+        .returning(
+            Job.attempts,
+            Job.request_id,
+            func.extract("epoch", func.now() - Job.created_at).label("waited"),
+        )
     ).first()
-    return None if row is None else Claim(attempt=row.attempts, request_id=row.request_id)
+    if row is None:
+        return None
+    return Claim(attempt=row.attempts, request_id=row.request_id, waited_seconds=float(row.waited))
 
 
 def mark_succeeded(session: Executor, job_id: uuid.UUID, attempt: int) -> bool:
