@@ -25,7 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SMOKE_BROKER="${SMOKE_BROKER:-redis}"
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-durable-jobs-smoke-$SMOKE_BROKER}"
 export API_PORT="${SMOKE_API_PORT:-18000}"
-export FLOWER_PORT="${SMOKE_FLOWER_PORT:-15555}"
+export FLOWER_PORT="${SMOKE_FLOWER_PORT:-15555}" PROMETHEUS_PORT="${SMOKE_PROMETHEUS_PORT:-19090}"
 # Fresh secrets each run: the jobs API is on for this stack only.
 random_hex() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 ADMIN_TOKEN="smoke-$(random_hex)" REDIS_PASSWORD="$(random_hex)" POSTGRES_PASSWORD="$(random_hex)"
@@ -33,9 +33,9 @@ RABBITMQ_PASSWORD="$(random_hex)" FLOWER_PASSWORD="$(random_hex)"
 export ADMIN_TOKEN REDIS_PASSWORD POSTGRES_PASSWORD RABBITMQ_PASSWORD
 export FLOWER_BASIC_AUTH="smoke:$FLOWER_PASSWORD"
 case "$SMOKE_BROKER" in
-redis) export COMPOSE_PROFILES="" COMPOSE_BROKER_URL="" ;;
+redis) export COMPOSE_PROFILES=monitoring COMPOSE_BROKER_URL="" ;;
 rabbitmq)
-    export COMPOSE_PROFILES=rabbitmq
+    export COMPOSE_PROFILES=rabbitmq,monitoring
     export COMPOSE_BROKER_URL="amqp://app:${RABBITMQ_PASSWORD}@rabbitmq:5672//"
     ;;
 *) echo "SMOKE_BROKER must be redis or rabbitmq, not $SMOKE_BROKER" >&2 && exit 2 ;;
@@ -416,6 +416,8 @@ sys.exit(1 if problems else None)
 PY
 grep -q '"logger": "uvicorn.access"' "$TMP/api.log" || fail "no uvicorn access line in the API's logs"
 SUMMARY+=("logs: every line of migrate, api, worker, relay, beat and flower is JSON, access lines too")
+
+python3 scripts/check_monitoring.py "http://127.0.0.1:$PROMETHEUS_PORT" monitoring/grafana/durable-jobs.json || fail "monitoring: a dashboard panel without data, or an alert rule not loaded"
 
 say "Smoke test passed"
 for line in "${SUMMARY[@]}"; do
