@@ -35,6 +35,7 @@ BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 3
 LEDGER_TIMEOUT_MS = 2000
 UNFINISHED_STATES = (JobState.QUEUED, JobState.RETRYING, JobState.STARTED)
 WORKER_STATES = ("ok", "disconnected", "stuck", "lost")
+RETRY_REASONS = ("error", "infrastructure")
 
 # Registered on no registry: a worker's endpoint reads them from the multiprocess
 # directory. Every one has labels, so its values are made at first use, in the pool
@@ -69,6 +70,19 @@ RUN_SECONDS = Histogram(
     buckets=BUCKETS,
     registry=None,
 )
+
+
+def start_at_zero(tasks: Iterable[str]) -> None:
+    """Every series of every task, at 0, before any job runs: a counter that first
+    appears at 1 hides its first increase from rate()."""
+    for task in tasks:
+        ATTEMPTS.labels(task)
+        for state in (JobState.SUCCEEDED, JobState.FAILED):
+            FINISHED.labels(task, state.value)
+        for reason in RETRY_REASONS:
+            RETRIES.labels(task, reason)
+        ENQUEUE_TO_START.labels(task)
+        RUN_SECONDS.labels(task)
 
 
 def attempt_started(task: str, attempt: int, waited_seconds: float | None) -> None:

@@ -22,6 +22,8 @@ from celery import bootsteps
 from prometheus_client import CollectorRegistry, ProcessCollector, start_http_server, values
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from durable_jobs import _metrics as metrics
+from durable_jobs._declare import declared_tasks
 from durable_jobs._runtime import current
 
 logger = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class MetricsEndpointStep(bootsteps.StartStopStep):
 
     def start(self, worker: Any) -> None:
         assert _directory is not None
+        metrics.start_at_zero(handle.policy.name for handle in declared_tasks())
         registry = CollectorRegistry()
         MultiProcessCollector(registry, path=_directory)  # type: ignore[no-untyped-call]
         # The main process's own CPU, memory and file descriptors.

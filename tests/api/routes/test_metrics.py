@@ -172,6 +172,12 @@ def test_a_worker_counts_each_outcome_in_its_pool_processes(
         email_retry_jitter="false",
     )
     url = f"http://127.0.0.1:{port}/metrics"
+    welcome, flaky = "users.send_welcome_email", "faults.retry_in_half_a_second"
+    # Every series of every declared task is there at 0 before the first job.
+    before = scrape(url)
+    assert value(before, "durable_jobs_jobs_finished_total", task=welcome, state="failed") == 0
+    assert value(before, "durable_jobs_job_retries_total", task=flaky, reason="infrastructure") == 0
+    assert value(before, "durable_jobs_job_enqueue_to_start_seconds_count", task=flaky) == 0
     with transaction() as session:
         user = User(email=f"{uuid.uuid4().hex[:8]}@example.com", full_name="Metrics")
         session.add(user)
@@ -184,7 +190,6 @@ def test_a_worker_counts_each_outcome_in_its_pool_processes(
         wait_for_job_state(job_id, JobState.SUCCEEDED)
     wait_for_job_state(failing, JobState.FAILED)
 
-    welcome, flaky = "users.send_welcome_email", "faults.retry_in_half_a_second"
     finished = "durable_jobs_jobs_finished_total"
     # The outcome is written to the ledger before it is counted: wait for the last count.
     wait_until(
