@@ -5,6 +5,10 @@ COMPOSE ?= docker compose
 UV ?= bash scripts/uv.sh
 # The local PostgreSQL, Redis and RabbitMQ of `make services`, for `make dev` and `make test`.
 SERVICES := $(COMPOSE) -f docker-compose.services.yml
+# promtool: the machine's (Debian's package `prometheus`), else the one in compose's image.
+PROMETHEUS_IMAGE = $(shell sed -n 's/^ *image: *\(prom\/prometheus:.*\)/\1/p' docker-compose.yml)
+PROMTOOL ?= $(or $(shell command -v promtool 2>/dev/null),docker run --rm \
+	-v "$(CURDIR)/monitoring:/src/monitoring:ro" -w /src --entrypoint promtool $(PROMETHEUS_IMAGE))
 
 # make up BROKER=rabbitmq: RabbitMQ is the broker (the compose profile `rabbitmq`).
 ifeq ($(BROKER),rabbitmq)
@@ -14,7 +18,8 @@ COMPOSE := COMPOSE_PROFILES=rabbitmq \
 endif
 
 .PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-beat logs-flower ps \
-	venv services services-down dev migrate test test-rabbitmq faults lint fmt smoke bench
+	venv services services-down dev migrate test test-rabbitmq faults lint fmt smoke bench \
+	monitoring-check
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -84,6 +89,10 @@ lint: venv ## ruff, mypy and the import contracts
 	$(UV) run ruff format --check .
 	$(UV) run mypy
 	$(UV) run lint-imports
+
+monitoring-check: ## Check the Prometheus config and alert rules; run the rules' unit tests (promtool)
+	$(PROMTOOL) check config monitoring/prometheus/prometheus.yml
+	$(PROMTOOL) test rules monitoring/prometheus/alerts_test.yml
 
 fmt: venv ## Format and autofix
 	$(UV) run ruff format .

@@ -16,6 +16,7 @@ CONTAINER_ONLY = {
     "RATE_LIMIT_REDIS_URL",
     "FLOWER_BASIC_AUTH",
     "WORKER_HEARTBEAT_FILE",
+    "WORKER_METRICS_PORT",
 }
 
 
@@ -47,3 +48,17 @@ def test_no_secret_has_a_default() -> None:
 def test_the_local_services_listen_on_loopback_only() -> None:
     for name, service in services("docker-compose.services.yml").items():
         assert all(str(port).startswith("127.0.0.1:") for port in service["ports"]), name
+
+
+def test_prometheus_scrapes_the_api_and_every_worker_where_they_listen() -> None:
+    compose = services("docker-compose.yml")
+    config = yaml.safe_load((ROOT / "monitoring/prometheus/prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+
+    assert compose["prometheus"]["profiles"] == ["monitoring"]
+    assert jobs["durable-jobs-api"]["static_configs"] == [{"targets": ["api:8000"]}]
+    assert '--port", "8000' in str(compose["api"]["command"]).replace("'", '"')
+    workers = jobs["durable-jobs-worker"]["dns_sd_configs"]
+    assert workers == [{"names": ["worker"], "type": "A", "port": 9808, "refresh_interval": "10s"}]
+    assert compose["worker"]["environment"]["WORKER_METRICS_PORT"] == "9808"
+    assert all(str(port).startswith("127.0.0.1:") for port in compose["prometheus"]["ports"])

@@ -7,6 +7,7 @@ from app import tasks
 from app.api.back_pressure import build_load_shedder, build_rate_limiter
 from app.api.body_limit import BodySizeLimitMiddleware
 from app.api.errors import install_error_handlers
+from app.api.http_metrics import instrument
 from app.api.request_id import RequestIdMiddleware
 from app.api.router import api_router
 from app.core import db
@@ -48,6 +49,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(api_router)
+    # Outermost: every request is counted, a refused or shed one too.
+    app.state.metrics_registry = instrument(app)
     return app
 
 

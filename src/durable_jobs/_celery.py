@@ -22,7 +22,10 @@ from durable_jobs._tracing import build_tracer
 # Imported by `celery worker` and `celery beat` as they start (Celery's `include`), never
 # by an API process: the signal handlers and the kombu fix.
 WORKER_MODULES = ["durable_jobs._worker.signals"]
-_WORKER_STEPS = ["durable_jobs._worker.probe:WorkerProbeStep"]
+_WORKER_STEPS = [
+    "durable_jobs._worker.probe:WorkerProbeStep",
+    "durable_jobs._worker.metrics_endpoint:MetricsEndpointStep",
+]
 _CONSUMER_STEPS = [
     "durable_jobs._worker.probe:LoopTick",
     "durable_jobs._worker.dead_letters:DeclareDeadLetterQueues",

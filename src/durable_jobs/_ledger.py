@@ -56,6 +56,8 @@ class Claim:
     state: JobState | None = None
     request_id: str | None = None
     traceparent: str | None = None
+    # From the job's enqueue to this claim, by the database's clock.
+    waited_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,21 @@ def _start_attempt(
             # A delivered job was published, whatever the publisher has recorded yet.
             published_at=func.coalesce(Job.published_at, func.now()),
         )
-        .returning(Job.attempts, Job.request_id, Job.traceparent)
+        .returning(
+            Job.attempts,
+            Job.request_id,
+            Job.traceparent,
+            func.extract("epoch", func.now() - Job.created_at).label("waited"),
+        )
     ).first()
     if row is None:
         return None
-    return Claim(attempt=row.attempts, request_id=row.request_id, traceparent=row.traceparent)
+    return Claim(
+        attempt=row.attempts,
+        request_id=row.request_id,
+        traceparent=row.traceparent,
+        waited_seconds=float(row.waited),
+    )
 
 
 def mark_succeeded(session: Executor, job_id: uuid.UUID, attempt: int) -> bool:

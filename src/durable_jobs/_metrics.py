@@ -1,63 +1,119 @@
-"""Prometheus metrics computed at scrape time from the ledger and the broker.
+"""Prometheus metrics, all named `durable_jobs_...`.
 
-Nothing is counted in process memory: every API process answers a scrape with the
-same numbers, read from the shared stores (PostgreSQL and the broker), so any number
-of API and worker processes needs no multiprocess set-up. The histograms are built
-from finished jobs still in the ledger: pruning finished jobs makes them drop, which
-Prometheus's rate() and increase() treat as a counter reset.
+Two kinds, from two kinds of process:
+
+- Events, counted where they happen: a worker's pool process increments the counters
+  and observes the histograms as it claims a job and records its outcome. They only go
+  up, whatever the ledger's pruning does. The worker's main process serves them (see
+  `_worker/metrics_endpoint.py`), summed over its pool processes.
+- State, read at scrape time by `JobsCollector` in the API: the backlog, the broker's
+  queues, the workers' heartbeats. Every query reads an index range of unfinished jobs
+  or a small table, never the whole ledger, so a scrape stays fast however many
+  finished jobs the ledger keeps.
 """
 
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy import text
 
 from durable_jobs import _broker as broker
+from durable_jobs._declare import declared_tasks
+from durable_jobs._health import worker_reports
 from durable_jobs._models import JobState
 from durable_jobs._runtime import current, transaction
 
 logger = logging.getLogger(__name__)
 
+PREFIX = "durable_jobs_"
 # Seconds; from a near-instant start to a task at a generous time limit.
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
-LEDGER_TIMEOUT_MS = 5000
+LEDGER_TIMEOUT_MS = 2000
+UNFINISHED_STATES = (JobState.QUEUED, JobState.RETRYING, JobState.STARTED)
+WORKER_STATES = ("ok", "disconnected", "stuck", "lost")
+RETRY_REASONS = ("error", "infrastructure")
+
+# Registered on no registry: a worker's endpoint reads them from the multiprocess
+# directory. Every one has labels, so its values are made at first use, in the pool
+# process that counts, after the worker switched prometheus_client to that directory.
+ATTEMPTS = Counter(
+    f"{PREFIX}job_attempts", "Attempts started (jobs claimed by a worker)", ["task"], registry=None
+)
+FINISHED = Counter(
+    f"{PREFIX}jobs_finished",
+    "Jobs that reached a final state in a worker: succeeded or failed",
+    ["task", "state"],
+    registry=None,
+)
+RETRIES = Counter(
+    f"{PREFIX}job_retries",
+    "Retries scheduled after a failed attempt; reason: error (the task's retry policy) "
+    "or infrastructure (the database or the broker went away)",
+    ["task", "reason"],
+    registry=None,
+)
+ENQUEUE_TO_START = Histogram(
+    f"{PREFIX}job_enqueue_to_start_seconds",
+    "From the enqueue's commit to the first attempt's claim",
+    ["task"],
+    buckets=BUCKETS,
+    registry=None,
+)
+RUN_SECONDS = Histogram(
+    f"{PREFIX}job_run_seconds",
+    "Run time of each attempt that ended (succeeded, failed or scheduled a retry)",
+    ["task"],
+    buckets=BUCKETS,
+    registry=None,
+)
 
 
-def _bucket_columns(column: str, where: str) -> str:
-    """Cumulative bucket counts, as Prometheus wants them: one column per upper bound."""
-    return ",\n".join(
-        f"count(*) FILTER (WHERE {where} AND {column} <= {bound!r}) AS {column}_{i}"
-        for i, bound in enumerate(BUCKETS)
-    )
+def start_at_zero(tasks: Iterable[str]) -> None:
+    """Every series of every task, at 0, before any job runs: a counter that first
+    appears at 1 hides its first increase from rate()."""
+    for task in tasks:
+        ATTEMPTS.labels(task)
+        for state in (JobState.SUCCEEDED, JobState.FAILED):
+            FINISHED.labels(task, state.value)
+        for reason in RETRY_REASONS:
+            RETRIES.labels(task, reason)
+        ENQUEUE_TO_START.labels(task)
+        RUN_SECONDS.labels(task)
 
 
-# One pass over the ledger. The enqueue-to-start latency counts first attempts only:
-# started_at is the latest attempt's, so for a retried job it would include backoff.
-_BY_TASK_AND_STATE = text(
+def attempt_started(task: str, attempt: int, waited_seconds: float | None) -> None:
+    ATTEMPTS.labels(task).inc()
+    # Later attempts waited for a backoff, not for a worker.
+    if attempt == 1 and waited_seconds is not None:
+        ENQUEUE_TO_START.labels(task).observe(max(waited_seconds, 0.0))
+
+
+def attempt_ended(task: str, run_seconds: float) -> None:
+    RUN_SECONDS.labels(task).observe(run_seconds)
+
+
+def job_finished(task: str, state: JobState) -> None:
+    FINISHED.labels(task, state.value).inc()
+
+
+def retry_scheduled(task: str, reason: str) -> None:
+    RETRIES.labels(task, reason).inc()
+
+
+# Each from an index: the partial indexes of unfinished and of unpublished rows, and
+# (state, created_at).
+_WAITING = f"('{JobState.QUEUED}', '{JobState.RETRYING}', '{JobState.STARTED}')"
+_UNFINISHED = text(
     f"""
-    SELECT task_name, state, count(*) AS jobs, coalesce(sum(retries), 0) AS retries,
-           count(*) FILTER (WHERE finished AND attempts = 1) AS wait_count,
-           coalesce(sum(wait) FILTER (WHERE finished AND attempts = 1), 0) AS wait_sum,
-           {_bucket_columns("wait", "finished AND attempts = 1")},
-           count(*) FILTER (WHERE finished) AS run_count,
-           coalesce(sum(run) FILTER (WHERE finished), 0) AS run_sum,
-           {_bucket_columns("run", "finished")}
-    FROM (
-        SELECT task_name, state, retries, attempts,
-               (state IN ('{JobState.SUCCEEDED}', '{JobState.FAILED}') AND started_at IS NOT NULL
-                AND finished_at IS NOT NULL) AS finished,
-               EXTRACT(EPOCH FROM started_at - created_at)::float8 AS wait,
-               EXTRACT(EPOCH FROM finished_at - started_at)::float8 AS run
-        FROM jobs
-    ) AS j
-    GROUP BY task_name, state
+    SELECT state, task_name, count(*) AS jobs FROM jobs
+    WHERE state IN {_WAITING}
+    GROUP BY state, task_name
     """
 )
-# Each from an index: (state, created_at) and the partial index of unpublished rows.
-_WAITING = f"('{JobState.QUEUED}', '{JobState.RETRYING}', '{JobState.STARTED}')"
 _BACKLOG = text(
     f"""
     SELECT
@@ -73,19 +129,21 @@ _BACKLOG = text(
 
 
 class JobsCollector(Collector):
-    """Register it on a Prometheus registry of the host's; it reads the process's engine."""
+    """The ledger's and the broker's state at scrape time. Register it on a Prometheus
+    registry of the host's (the API's); it reads the process's engine."""
 
     def collect(self) -> Iterator[Metric]:
         yield from self._ledger()
         yield from self._broker()
 
     def _ledger(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("ledger_up", "1 when the job ledger (PostgreSQL) answered")
+        up = GaugeMetricFamily(f"{PREFIX}ledger_up", "1 when the job ledger answered this scrape")
         try:
             with transaction() as session:
                 session.execute(text(f"SET LOCAL statement_timeout = {LEDGER_TIMEOUT_MS}"))
-                groups = list(session.execute(_BY_TASK_AND_STATE).mappings())
+                unfinished = list(session.execute(_UNFINISHED).mappings())
                 backlog = session.execute(_BACKLOG).mappings().one()
+                workers = worker_reports(session)
         except Exception:
             logger.warning("Metrics: the ledger did not answer", exc_info=True)
             up.add_metric([], 0)
@@ -93,27 +151,35 @@ class JobsCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        yield from _job_metrics(groups)
+        yield _unfinished_jobs(unfinished)
         yield _gauge(
-            "jobs_oldest_queued_age_seconds",
+            "oldest_queued_age_seconds",
             "Age of the oldest job in state queued (0 when none)",
             backlog["oldest_queued"] or 0.0,
         )
         yield _gauge(
-            "jobs_outbox_backlog",
+            "outbox_backlog",
             "Jobs committed but not yet handed to the broker (the relay publishes them)",
             backlog["outbox"],
         )
         yield _gauge(
-            "jobs_outbox_oldest_age_seconds",
+            "outbox_oldest_age_seconds",
             "Age of the oldest unpublished job (0 when none)",
             backlog["outbox_oldest"] or 0.0,
         )
+        by_state = GaugeMetricFamily(
+            f"{PREFIX}workers", "Workers by state, judged from their heartbeats", labels=["state"]
+        )
+        for state in WORKER_STATES:
+            by_state.add_metric([state], sum(1 for w in workers if w.state == state))
+        yield by_state
 
     def _broker(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("broker_up", "1 when the broker answered this scrape")
+        up = GaugeMetricFamily(f"{PREFIX}broker_up", "1 when the broker answered this scrape")
         depth = GaugeMetricFamily(
-            "broker_queue_depth", "Messages waiting in each configured queue", labels=["queue"]
+            f"{PREFIX}broker_queue_depth",
+            "Messages waiting in each configured queue (and its dead-letter queue on RabbitMQ)",
+            labels=["queue"],
         )
         try:
             depths = _queue_depths()
@@ -129,63 +195,24 @@ class JobsCollector(Collector):
         yield depth
 
 
-def _job_metrics(groups: list[Any]) -> Iterator[Metric]:
+def _unfinished_jobs(groups: list[Any]) -> Metric:
     jobs = GaugeMetricFamily(
-        "jobs", "Jobs in the ledger by state and task", labels=["state", "task"]
+        f"{PREFIX}jobs",
+        "Unfinished jobs in the ledger by state (queued, retrying, started) and task",
+        labels=["state", "task"],
     )
-    seen: set[tuple[str, str]] = set()
-    for group in groups:
-        jobs.add_metric([group["state"], group["task_name"]], group["jobs"])
-        seen.add((group["state"], group["task_name"]))
-    # Every state of every known task, so a state that empties reads 0, not absent.
-    for task in {task for _, task in seen}:
-        for state in JobState:
-            if (state.value, task) not in seen:
-                jobs.add_metric([state.value, task], 0)
-    yield jobs
-    yield _gauge(
-        "jobs_failed",
-        "Jobs in state failed",
-        sum(g["jobs"] for g in groups if g["state"] == JobState.FAILED),
-    )
-    yield _gauge(
-        "jobs_retries",
-        "Retries scheduled, summed over the jobs in the ledger",
-        sum(g["retries"] for g in groups),
-    )
-    yield _histogram(
-        "jobs_enqueue_to_start_seconds",
-        "From enqueue to start, over finished jobs that ran once",
-        groups,
-        "wait",
-    )
-    yield _histogram(
-        "jobs_run_seconds", "Run time of the last attempt, over finished jobs", groups, "run"
-    )
-
-
-def _histogram(name: str, documentation: str, groups: list[Any], prefix: str) -> Metric:
-    family = HistogramMetricFamily(name, documentation, labels=["task"])
-    totals: dict[str, list[float]] = {}
-    for group in groups:
-        row = totals.setdefault(group["task_name"], [0.0] * (len(BUCKETS) + 2))
-        for i in range(len(BUCKETS)):
-            row[i] += group[f"{prefix}_{i}"]
-        row[-2] += group[f"{prefix}_count"]
-        row[-1] += group[f"{prefix}_sum"]
-    for task, row in sorted(totals.items()):
-        buckets = [(_le(bound), row[i]) for i, bound in enumerate(BUCKETS)]
-        buckets.append(("+Inf", row[-2]))
-        family.add_metric([task], buckets, sum_value=row[-1])
-    return family
-
-
-def _le(bound: float) -> str:
-    return repr(float(bound))
+    counts = {(g["state"], g["task_name"]): g["jobs"] for g in groups}
+    # Every unfinished state of every task declared or seen, so a state that empties
+    # reads 0 rather than vanishing.
+    tasks = {handle.policy.name for handle in declared_tasks()} | {task for _, task in counts}
+    for task in sorted(tasks):
+        for state in UNFINISHED_STATES:
+            jobs.add_metric([state.value, task], counts.get((state.value, task), 0))
+    return jobs
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, documentation, value=float(value))
+    return GaugeMetricFamily(f"{PREFIX}{name}", documentation, value=float(value))
 
 
 def _queue_depths() -> dict[str, int]:

@@ -40,6 +40,13 @@ class Job(LedgerBase):
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_created", "created_at"),
         Index("ix_jobs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),
+        # Small (unfinished jobs only): the metrics count jobs by state and task from it.
+        Index(
+            "ix_jobs_unfinished",
+            "state",
+            "task_name",
+            postgresql_where=text("state IN ('queued', 'retrying', 'started')"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)

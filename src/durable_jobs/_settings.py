@@ -118,6 +118,9 @@ class JobsSettings(BaseSettings):
     worker_stuck_after_seconds: float | None = Field(default=None, gt=0)
     # A lost worker stays in the report this long, then its row is dropped.
     worker_forget_after_seconds: float = Field(default=3600.0, gt=0)
+    # The worker's main process serves its metrics (summed over its pool processes) on
+    # this port at /metrics; 0 serves none. One port per worker on a host.
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     @field_validator(
         "result_backend",

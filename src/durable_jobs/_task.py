@@ -24,6 +24,7 @@ from celery.exceptions import Ignore, Reject, Retry
 from opentelemetry.trace import SpanKind
 
 from durable_jobs import _ledger as ledger
+from durable_jobs import _metrics as metrics
 from durable_jobs._context import job_id_var, request_id_var
 from durable_jobs._infrastructure import is_infrastructure_error
 from durable_jobs._models import JobState
@@ -59,7 +60,10 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 return super().__call__(*args, **kwargs)
             if claim.attempt is None:
                 logger.info("Skipping job %s (%s): %s", job_id, self.name, claim.refusal)
+                if claim.refusal is ledger.ClaimRefusal.TOO_MANY_WORKER_LOSSES:
+                    metrics.job_finished(self.name, JobState.FAILED)
                 return None
+            metrics.attempt_started(self.name, claim.attempt, claim.waited_seconds)
             request_token = request_id_var.set(claim.request_id)
             try:
                 if claim.traceparent is None or (tracer := current().tracer) is None:
@@ -83,22 +87,29 @@ class DurableTask(Task):  # type: ignore[type-arg]
     ) -> Any:
         logger.info("Job %s (%s) attempt %d started", job_id, self.name, attempt)
         token = _current_attempt.set((job_id, attempt))
+        started = time.monotonic()
         try:
             result = super().__call__(*args, **kwargs)
-        except (Retry, Reject, Ignore, SystemExit, KeyboardInterrupt):
+        except (SystemExit, KeyboardInterrupt):
             # SystemExit is the pool process being stopped (cold shutdown, hard time
             # limit), not the task failing: the attempt stays started, and the lease
             # takeover runs it again, counting a worker loss.
             raise
+        except (Retry, Reject, Ignore):
+            metrics.attempt_ended(self.name, time.monotonic() - started)
+            raise
         except BaseException as exc:
+            metrics.attempt_ended(self.name, time.monotonic() - started)
             if is_infrastructure_error(exc):
                 self._retry_after_infrastructure_error(job_id, attempt, exc)
             error = _describe(exc)
-            _ledger_write(lambda: _finish(ledger.mark_failed, job_id, attempt, error))
+            if _ledger_write(lambda: _finish(ledger.mark_failed, job_id, attempt, error)):
+                metrics.job_finished(self.name, JobState.FAILED)
             logger.error("Job %s (%s) failed on attempt %d: %s", job_id, self.name, attempt, error)
             raise
         finally:
             _current_attempt.reset(token)
+        metrics.attempt_ended(self.name, time.monotonic() - started)
         try:
             recorded = _ledger_write(lambda: _finish(ledger.mark_succeeded, job_id, attempt))
         except Exception as exc:
@@ -115,6 +126,7 @@ class DurableTask(Task):  # type: ignore[type-arg]
             )
             return result
         if recorded:
+            metrics.job_finished(self.name, JobState.SUCCEEDED)
             logger.info("Job %s (%s) succeeded on attempt %d", job_id, self.name, attempt)
         else:
             logger.warning("Job %s attempt %d finished after another took it over", job_id, attempt)
@@ -143,6 +155,7 @@ class DurableTask(Task):  # type: ignore[type-arg]
             )
             raise Ignore() from error
         if state is JobState.FAILED:
+            metrics.job_finished(self.name, state)
             logger.error(
                 "Job %s (%s) failed: infrastructure errors on %d attempts in a row: %s",
                 job_id,
@@ -151,6 +164,8 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 _describe(error),
             )
             raise error
+        if state is JobState.RETRYING:
+            metrics.retry_scheduled(self.name, "infrastructure")
         logger.warning(
             "Job %s (%s) attempt %d was cut short by its infrastructure (%s); "
             "it runs again from the outbox after a backoff",
@@ -184,7 +199,8 @@ class DurableTask(Task):  # type: ignore[type-arg]
         if current is not None and retries_left:
             job_id, attempt = current
             delay = self.default_retry_delay if countdown is None else countdown
-            _ledger_write(lambda: _mark_retrying(job_id, attempt, _describe(exc), float(delay)))
+            if _ledger_write(lambda: _mark_retrying(job_id, attempt, _describe(exc), float(delay))):
+                metrics.retry_scheduled(self.name, "error")
             logger.warning(
                 "Job %s (%s) attempt %d failed (%s); retry %d of %s in %.1fs",
                 job_id,

@@ -19,6 +19,7 @@ live in `tests/smoke/checks.py`, the stack they drive in `tests/smoke/compose.py
 
 Needs: docker with Compose v2.
 Knobs: COMPOSE_PROJECT_NAME (durable-jobs-smoke-<broker>), SMOKE_API_PORT (18000),
-       SMOKE_FLOWER_PORT (15555), SMOKE_TIMEOUT (seconds to wait for a log line, 60),
+       SMOKE_FLOWER_PORT (15555), SMOKE_PROMETHEUS_PORT (19090),
+       SMOKE_TIMEOUT (seconds to wait for a log line, 60),
        SMOKE_KEEP (0), SMOKE_BROKER (redis, or rabbitmq: the compose profile).
 """

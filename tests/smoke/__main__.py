@@ -23,6 +23,7 @@ def run_checks(stack: Stack) -> None:
     checks.oversized_bodies(stack)
     checks.scaling(stack)
     checks.json_logs(stack)
+    checks.monitoring(stack)
 
 
 def main() -> int:

@@ -100,11 +100,11 @@ def exposure(stack: Stack) -> None:
 def metrics(stack: Stack) -> None:
     say("Metrics: /metrics answers in Prometheus format")
     lines = stack.get(f"{stack.origin}/metrics").text.splitlines()
-    for sample in ("ledger_up 1", "broker_up 1"):
+    for sample in ("durable_jobs_ledger_up 1", "durable_jobs_broker_up 1"):
         if not any(line.startswith(sample) for line in lines):
             fail(f"/metrics: no '{sample}' line")
     samples = sum(1 for line in lines if "a" <= line[:1] <= "z")
-    echo(f"{samples} samples, ledger_up 1, broker_up 1")
+    echo(f"{samples} samples, durable_jobs_ledger_up 1, durable_jobs_broker_up 1")
 
 
 def flower(stack: Stack) -> None:
@@ -357,3 +357,21 @@ def json_logs(stack: Stack) -> None:
     stack.summary.append(
         "logs: every line of migrate, api, worker, relay, beat and flower is JSON, access lines too"
     )
+
+
+def monitoring(stack: Stack) -> None:
+    """The monitoring profile: every dashboard panel's query has data in the real
+    Prometheus, every scrape job is up and every alert rule loaded."""
+    say("Monitoring: every dashboard panel has data, every alert rule is loaded")
+    checked = subprocess.run(
+        [
+            "python3",
+            "scripts/check_monitoring.py",
+            f"http://127.0.0.1:{stack.prometheus_port}",
+            "monitoring/grafana/durable-jobs.json",
+        ],
+        check=False,
+    )
+    if checked.returncode != 0:
+        fail("monitoring: a dashboard panel without data, or an alert rule not loaded")
+    stack.summary.append("monitoring: every panel's query has data, every alert rule loaded")

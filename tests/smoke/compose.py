@@ -92,6 +92,9 @@ class Stack:
     broker: str = field(default_factory=lambda: os.environ.get("SMOKE_BROKER", "redis"))
     api_port: str = field(default_factory=lambda: os.environ.get("SMOKE_API_PORT", "18000"))
     flower_port: str = field(default_factory=lambda: os.environ.get("SMOKE_FLOWER_PORT", "15555"))
+    prometheus_port: str = field(
+        default_factory=lambda: os.environ.get("SMOKE_PROMETHEUS_PORT", "19090")
+    )
     timeout: float = field(default_factory=lambda: float(os.environ.get("SMOKE_TIMEOUT", "60")))
     keep: bool = field(default_factory=lambda: os.environ.get("SMOKE_KEEP", "0") == "1")
     # Fresh secrets each run: the jobs API is on for this stack only.
@@ -120,12 +123,13 @@ class Stack:
             "COMPOSE_PROJECT_NAME": self.project,
             "API_PORT": self.api_port,
             "FLOWER_PORT": self.flower_port,
+            "PROMETHEUS_PORT": self.prometheus_port,
             "ADMIN_TOKEN": self.admin_token,
             "REDIS_PASSWORD": self.redis_password,
             "POSTGRES_PASSWORD": self.postgres_password,
             "RABBITMQ_PASSWORD": self.rabbitmq_password,
             "FLOWER_BASIC_AUTH": self.flower_basic_auth,
-            "COMPOSE_PROFILES": "rabbitmq" if rabbitmq else "",
+            "COMPOSE_PROFILES": "rabbitmq,monitoring" if rabbitmq else "monitoring",
             "COMPOSE_BROKER_URL": (
                 f"amqp://app:{self.rabbitmq_password}@rabbitmq:5672//" if rabbitmq else ""
             ),

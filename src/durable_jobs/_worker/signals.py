@@ -3,14 +3,22 @@
 import logging
 from typing import Any
 
-from celery.signals import beat_init, task_unknown, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    beat_init,
+    task_unknown,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
 
 from durable_jobs import _ledger as ledger
+from durable_jobs import _metrics as metrics
 from durable_jobs._db import libpq_dsn
+from durable_jobs._models import JobState
 from durable_jobs._runtime import current, transaction
 from durable_jobs._task import as_job_id
 from durable_jobs._tracing import flush
-from durable_jobs._worker import broker_fixes
+from durable_jobs._worker import broker_fixes, metrics_endpoint
 from durable_jobs._worker.beat_guard import BeatAlreadyRunning, hold_beat_lock
 
 logger = logging.getLogger(__name__)
@@ -26,6 +34,13 @@ def _be_the_only_beat(**_: Any) -> None:
         logger.critical("Beat not started: %s", exc)
         # SystemExit, not an Exception: Celery logs and swallows what a handler raises.
         raise SystemExit(1) from exc
+
+
+@worker_init.connect
+def _count_in_a_directory_of_this_workers(**_: Any) -> None:
+    """Before the pool forks, so that its processes count where the endpoint reads."""
+    if current().settings.worker_metrics_port:
+        metrics_endpoint.use_own_directory()
 
 
 @worker_process_init.connect
@@ -47,4 +62,6 @@ def _fail_jobs_of_unknown_tasks(name: str, id: str, **_: Any) -> None:  # noqa: 
     if job_id is None:
         return
     with transaction() as session:
-        ledger.mark_unrunnable(session, job_id, f"no worker knows the task {name!r}")
+        failed = ledger.mark_unrunnable(session, job_id, f"no worker knows the task {name!r}")
+    if failed:
+        metrics.job_finished(name, JobState.FAILED)

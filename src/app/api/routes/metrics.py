@@ -1,15 +1,12 @@
-from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-
-from durable_jobs import JobsCollector
-
-registry = CollectorRegistry(auto_describe=False)
-registry.register(JobsCollector())
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 router = APIRouter(tags=["metrics"])
 
 
 @router.get("/metrics", include_in_schema=False)
-def metrics() -> Response:
-    """Prometheus text format, computed from the ledger and the broker at each scrape."""
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> Response:
+    """Prometheus text format: HTTP requests, this process, the ledger's and broker's state."""
+    return Response(
+        generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
+    )

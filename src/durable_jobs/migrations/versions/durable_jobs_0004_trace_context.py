@@ -2,8 +2,8 @@
 
 Every publish and run of the job, by whatever process, joins the trace of its enqueue.
 
-Revision ID: durable_jobs_0003_trace
-Revises: durable_jobs_0002
+Revision ID: durable_jobs_0004
+Revises: durable_jobs_0003
 """
 
 from collections.abc import Sequence
@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "durable_jobs_0003_trace"
-down_revision: str | None = "durable_jobs_0002"
+revision: str = "durable_jobs_0004"
+down_revision: str | None = "durable_jobs_0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
