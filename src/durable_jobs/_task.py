@@ -10,6 +10,7 @@ ledger writes themselves try again while the database is away, and a write that
 cannot be made leaves the job to the lease takeover: never recorded wrong.
 """
 
+import json
 import logging
 import os
 import socket
@@ -26,6 +27,7 @@ from durable_jobs import _ledger as ledger
 from durable_jobs._context import job_id_var, request_id_var
 from durable_jobs._infrastructure import is_infrastructure_error
 from durable_jobs._models import JobState
+from durable_jobs._progress import JobCancelled, running
 from durable_jobs._runtime import autocommit, settings, transaction
 
 logger = logging.getLogger(__name__)
@@ -72,7 +74,13 @@ class DurableTask(Task):  # type: ignore[type-arg]
         logger.info("Job %s (%s) attempt %d started", job_id, self.name, attempt)
         token = _current_attempt.set((job_id, attempt))
         try:
-            result = super().__call__(*args, **kwargs)
+            with running(job_id, attempt):
+                result = super().__call__(*args, **kwargs)
+        except JobCancelled as cancelled:
+            _ledger_write(lambda: _finish(ledger.record_cancelled, job_id, attempt))
+            logger.info("Job %s (%s) cancelled during attempt %d", job_id, self.name, attempt)
+            # Acknowledged and done: the ledger says cancelled, nothing runs it again.
+            raise Ignore() from cancelled
         except (Retry, Reject, Ignore, SystemExit, KeyboardInterrupt):
             # SystemExit is the pool process being stopped (cold shutdown, hard time
             # limit), not the task failing: the attempt stays started, and the lease
@@ -87,8 +95,15 @@ class DurableTask(Task):  # type: ignore[type-arg]
             raise
         finally:
             _current_attempt.reset(token)
+        kept, refusal = _result_to_keep(result)
+        if refusal is not None:
+            _ledger_write(lambda: _finish(ledger.mark_failed, job_id, attempt, refusal))
+            logger.error(
+                "Job %s (%s) failed on attempt %d: %s", job_id, self.name, attempt, refusal
+            )
+            raise ResultNotKept(refusal)
         try:
-            recorded = _ledger_write(lambda: _finish(ledger.mark_succeeded, job_id, attempt))
+            recorded = _ledger_write(lambda: _finish(ledger.record_success, job_id, attempt, kept))
         except Exception as exc:
             if not is_infrastructure_error(exc):
                 raise
@@ -102,7 +117,14 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 _describe(exc),
             )
             return result
-        if recorded:
+        if recorded is JobState.CANCELLED:
+            logger.warning(
+                "Job %s (%s) finished attempt %d after a cancel request: recorded as cancelled",
+                job_id,
+                self.name,
+                attempt,
+            )
+        elif recorded is not None:
             logger.info("Job %s (%s) succeeded on attempt %d", job_id, self.name, attempt)
         else:
             logger.warning("Job %s attempt %d finished after another took it over", job_id, attempt)
@@ -200,6 +222,29 @@ class DurableTask(Task):  # type: ignore[type-arg]
             if current is not None and retries_left:
                 _ledger_write(lambda: _unpublish(current[0]))
             raise
+
+
+class ResultNotKept(Exception):
+    """A task's return value the ledger cannot keep: not JSON, or over JOB_RESULT_MAX_BYTES."""
+
+
+def _result_to_keep(result: Any) -> tuple[Any, str | None]:
+    """The value to store, or why it cannot be stored."""
+    if result is None:
+        return None, None
+    try:
+        encoded = json.dumps(result, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        return None, f"ResultNotKept: the return value is not JSON ({exc})"
+    limit = settings().job_result_max_bytes
+    if len(encoded) > limit:
+        return None, (
+            f"ResultNotKept: the return value is {len(encoded)} bytes of JSON, "
+            f"over JOB_RESULT_MAX_BYTES ({limit})"
+        )
+    if b"\\u0000" in encoded:
+        return None, "ResultNotKept: the return value holds a NUL character (\\u0000)"
+    return result, None
 
 
 def _ledger_write(write: Callable[[], T]) -> T:
