@@ -93,7 +93,7 @@ def cancel_job(session: Session, job_id: uuid.UUID) -> Job:
         raise JobStateConflict(job, "cancel", CANCELLABLE)
     if job.cancel_requested_at is None:
         job.cancel_requested_at = func.now()
-    if job.state is not JobState.STARTED:
+    if job.state != JobState.STARTED:
         job.state = JobState.CANCELLED
         job.finished_at = func.now()
         job.next_attempt_at = None
