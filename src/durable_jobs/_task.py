@@ -97,10 +97,10 @@ class DurableTask(Task):  # type: ignore[type-arg]
             _current_attempt.reset(token)
         kept, refusal = _result_to_keep(result)
         if refusal is not None:
-            _ledger_write(lambda: _finish(ledger.mark_failed, job_id, attempt, refusal))
-            logger.error(
-                "Job %s (%s) failed on attempt %d: %s", job_id, self.name, attempt, refusal
-            )
+            # Not retried: the same value would be refused again.
+            error = _describe(ResultNotKept(refusal))
+            _ledger_write(lambda: _finish(ledger.mark_failed, job_id, attempt, error))
+            logger.error("Job %s (%s) failed on attempt %d: %s", job_id, self.name, attempt, error)
             raise ResultNotKept(refusal)
         try:
             recorded = _ledger_write(lambda: _finish(ledger.record_success, job_id, attempt, kept))
@@ -235,15 +235,14 @@ def _result_to_keep(result: Any) -> tuple[Any, str | None]:
     try:
         encoded = json.dumps(result, allow_nan=False).encode()
     except (TypeError, ValueError) as exc:
-        return None, f"ResultNotKept: the return value is not JSON ({exc})"
+        return None, f"the return value is not JSON ({exc})"
     limit = settings().job_result_max_bytes
     if len(encoded) > limit:
         return None, (
-            f"ResultNotKept: the return value is {len(encoded)} bytes of JSON, "
-            f"over JOB_RESULT_MAX_BYTES ({limit})"
+            f"the return value is {len(encoded)} bytes of JSON, over JOB_RESULT_MAX_BYTES ({limit})"
         )
     if b"\\u0000" in encoded:
-        return None, "ResultNotKept: the return value holds a NUL character (\\u0000)"
+        return None, "the return value holds a NUL character (\\u0000)"
     return result, None
 
 
