@@ -8,7 +8,7 @@ private.
 
 from pathlib import Path
 
-from durable_jobs._api import jobs_router, ledger_page_router
+from durable_jobs._api import JOB_STATUS_ROUTE, job_status_router, jobs_router, ledger_page_router
 from durable_jobs._broker import dead_letter_queue_name
 from durable_jobs._celery import create_celery, discard_celery
 from durable_jobs._context import job_id_var, request_id_var
@@ -17,15 +17,19 @@ from durable_jobs._health import WorkerReport, WorkerState, worker_reports
 from durable_jobs._inspection import BrokerUnavailable, WorkerInfo, connected_workers, ping_broker
 from durable_jobs._metrics import JobsCollector
 from durable_jobs._models import FINISHED_STATES, Job, JobState, LedgerBase, WorkerHeartbeat
+from durable_jobs._progress import JobCancelled, report_progress
 from durable_jobs._relay import relay_pending_jobs, requeue_abandoned_jobs, run_relay
 from durable_jobs._runtime import current as _current
-from durable_jobs._schemas import JobPage, JobRead
+from durable_jobs._schemas import JobPage, JobProgressRead, JobRead, JobStatus
 from durable_jobs._service import (
     InvalidCursor,
     JobNotFound,
     JobStateConflict,
+    JobStatusNotFound,
     cancel_job,
     get_job,
+    get_job_status,
+    grant_status_token,
     list_jobs,
     retry_job,
 )
@@ -45,6 +49,7 @@ def wait_for_publishing(timeout: float) -> bool:
 
 __all__ = [
     "FINISHED_STATES",
+    "JOB_STATUS_ROUTE",
     "MIGRATIONS_DIR",
     "BrokerUnavailable",
     "DurableTask",
@@ -52,11 +57,15 @@ __all__ = [
     "FromSettings",
     "InvalidCursor",
     "Job",
+    "JobCancelled",
     "JobNotFound",
     "JobPage",
+    "JobProgressRead",
     "JobRead",
     "JobState",
     "JobStateConflict",
+    "JobStatus",
+    "JobStatusNotFound",
     "JobsCollector",
     "JobsSettings",
     "LedgerBase",
@@ -71,13 +80,17 @@ __all__ = [
     "dead_letter_queue_name",
     "discard_celery",
     "get_job",
+    "get_job_status",
+    "grant_status_token",
     "job_id_var",
+    "job_status_router",
     "jobs_router",
     "ledger_page_router",
     "list_jobs",
     "ping_broker",
     "redis_client_options",
     "relay_pending_jobs",
+    "report_progress",
     "request_id_var",
     "requeue_abandoned_jobs",
     "retry_job",

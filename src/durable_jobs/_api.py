@@ -1,5 +1,6 @@
 """The jobs API (list, read, retry, cancel) and the ledger page, as routers a host
-mounts behind its own auth: `jobs_router(session=..., dependencies=[...])`."""
+mounts behind its own auth: `jobs_router(session=..., dependencies=[...])`; and the
+status router, where a caller holding a job's status token reads that job only."""
 
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -7,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Response, status
 from fastapi.params import Depends as DependsParam
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from durable_jobs import _service as jobs
 from durable_jobs._models import JobState
-from durable_jobs._schemas import JobPage, JobRead
+from durable_jobs._schemas import JobPage, JobRead, JobStatus
 
 # PostgreSQL text cannot hold NUL: a filter carrying one is refused (422), not a 500.
 NO_NUL_PATTERN = r"^[^\x00]*$"
@@ -77,13 +78,62 @@ def jobs_router(
         with _answering_errors():
             return JobRead.model_validate(jobs.retry_job(session, job_id))
 
-    @router.post("/{job_id}/cancel", responses=state_conflict)
-    def cancel_job(job_id: uuid.UUID, session: SessionDep) -> JobRead:
-        """Cancel a job that has not started (queued) or waits for its next try (retrying)."""
+    @router.post(
+        "/{job_id}/cancel",
+        responses={
+            **state_conflict,
+            202: {"model": JobRead, "description": "Running: its worker is asked to stop it"},
+        },
+    )
+    def cancel_job(job_id: uuid.UUID, session: SessionDep, response: Response) -> JobRead:
+        """Cancel a job. Queued or retrying: cancelled now (200). Running: the ledger
+        records the request and its worker stops it (202, state still started)."""
         with _answering_errors():
-            return JobRead.model_validate(jobs.cancel_job(session, job_id))
+            job = JobRead.model_validate(jobs.cancel_job(session, job_id))
+        if job.state is JobState.STARTED:
+            response.status_code = status.HTTP_202_ACCEPTED
+        return job
 
     return router
+
+
+def job_status_router(
+    *,
+    session: Callable[..., Any],
+    error_model: type[BaseModel] | None = None,
+    prefix: str = "/job-status",
+) -> APIRouter:
+    """`GET {prefix}/{job_id}?token=...`: one job's state, progress and result for whoever
+    holds the token `grant_status_token` gave for it; no other auth. Any other id, a
+    malformed one or a wrong token answers the same 404. Build the URL with
+    `request.url_for(JOB_STATUS_ROUTE, job_id=...)` plus the token."""
+    SessionDep = Annotated[Session, Depends(session, scope="function")]
+    router = APIRouter(prefix=prefix, tags=["job status"])
+
+    @router.get(
+        "/{job_id}",
+        name=JOB_STATUS_ROUTE,
+        responses={404: {"model": error_model, "description": "No such job status"}},
+    )
+    def read_job_status(
+        job_id: str, session: SessionDep, response: Response, token: str = ""
+    ) -> JobStatus:
+        """The job's state, progress and result."""
+        try:
+            job = jobs.get_job_status(session, job_id, token)
+        except jobs.JobStatusNotFound as exc:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, str(exc), headers=STATUS_HEADERS
+            ) from exc
+        response.headers.update(STATUS_HEADERS)
+        return JobStatus.model_validate(job)
+
+    return router
+
+
+JOB_STATUS_ROUTE = "read_job_status"
+# The URL is the credential: kept out of caches and out of the Referer of any link.
+STATUS_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 
 # Engine errors as the HTTP answers they stand for, so none surfaces as a 500.

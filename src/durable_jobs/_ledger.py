@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 ERROR_TEXT_LIMIT = 2000
 RUNNABLE = (JobState.QUEUED, JobState.RETRYING)
+_cancel_requested = Job.cancel_requested_at.is_not(None)
 
 # Single guarded statements run on a session or on an autocommit connection alike.
 Executor = Session | Connection
@@ -99,7 +100,9 @@ def claim_runnable(connection: Executor, job_id: uuid.UUID, holder: Holder) -> C
     Returns None when the job is in any other state (or unknown), for `claim` to
     decide under a row lock.
     """
-    return _start_attempt(connection, job_id, holder, Job.state.in_(RUNNABLE))
+    return _start_attempt(
+        connection, job_id, holder, Job.state.in_(RUNNABLE), Job.cancel_requested_at.is_(None)
+    )
 
 
 def claim(
@@ -127,11 +130,20 @@ def claim(
         )
         if now is not None and job.lease_expires_at > now and not holder_died_here:
             return Claim(refusal=ClaimRefusal.RUNNING_ELSEWHERE, state=state)
-        job.worker_losses += 1
+        if job.cancel_requested_at is None:
+            job.worker_losses += 1
         if job.worker_losses >= _settings().job_max_worker_losses:
             _finish(job, JobState.FAILED, f"worker lost {job.worker_losses} times while running it")
             logger.error("Job %s failed: its worker was lost %d times", job.id, job.worker_losses)
             return Claim(refusal=ClaimRefusal.TOO_MANY_WORKER_LOSSES, state=JobState.FAILED)
+    if job.cancel_requested_at is not None:
+        # Asked to cancel while no attempt held it (or its holder is gone): it ends here.
+        job.state = JobState.CANCELLED
+        job.finished_at = func.now()
+        job.lease_expires_at = None
+        job.next_attempt_at = None
+        logger.info("Job %s is cancelled: it was asked to stop before this delivery", job.id)
+        return Claim(refusal=ClaimRefusal.FINISHED, state=JobState.CANCELLED)
     session.flush()
     started = _start_attempt(session, job_id, holder)
     assert started is not None, "the row is locked by this transaction"
@@ -176,6 +188,56 @@ def mark_succeeded(session: Executor, job_id: uuid.UUID, attempt: int) -> bool:
     return _finish_attempt(session, job_id, attempt, JobState.SUCCEEDED, error=None)
 
 
+def record_success(
+    executor: Executor, job_id: uuid.UUID, attempt: int, result: Any
+) -> JobState | None:
+    """Record the attempt's success and its result, or `cancelled` if a cancel was asked
+    for meanwhile (the result is then dropped). None: the attempt was no longer this
+    one's to record."""
+    return _record_outcome(executor, job_id, attempt, JobState.SUCCEEDED, None, result)
+
+
+def record_cancelled(executor: Executor, job_id: uuid.UUID, attempt: int) -> bool:
+    """The attempt stopped at a cancel request (`JobCancelled`)."""
+    state = _record_outcome(executor, job_id, attempt, JobState.CANCELLED, None, None)
+    return state is JobState.CANCELLED
+
+
+class ProgressOutcome(StrEnum):
+    RECORDED = "recorded"
+    CANCEL_REQUESTED = "cancel requested"
+    NOT_HELD = "not held"
+
+
+def record_progress(
+    executor: Executor,
+    job_id: uuid.UUID,
+    attempt: int,
+    done: int,
+    total: int | None,
+    note: str | None,
+) -> ProgressOutcome:
+    """Write the attempt's progress; the same statement reads whether a cancel was asked
+    for, so a task that reports progress learns of it at no extra cost."""
+    row = executor.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state == JobState.STARTED, Job.attempts == attempt)
+        .values(
+            progress_done=done, progress_total=total, progress_note=note, progress_at=func.now()
+        )
+        .returning(Job.cancel_requested_at)
+    ).first()
+    if row is None:
+        state = executor.scalar(select(Job.state).where(Job.id == job_id))
+        # Cancelled under it (past the grace period, by the worker's probe): stop too.
+        if state == JobState.CANCELLED:
+            return ProgressOutcome.CANCEL_REQUESTED
+        return ProgressOutcome.NOT_HELD
+    if row.cancel_requested_at is not None:
+        return ProgressOutcome.CANCEL_REQUESTED
+    return ProgressOutcome.RECORDED
+
+
 def mark_failed(session: Executor, job_id: uuid.UUID, attempt: int, error: str) -> bool:
     return _finish_attempt(session, job_id, attempt, JobState.FAILED, error=error)
 
@@ -188,11 +250,18 @@ def mark_retrying(
         update(Job)
         .where(Job.id == job_id, Job.state == JobState.STARTED, Job.attempts == attempt)
         .values(
-            state=JobState.RETRYING,
+            # A job asked to cancel is not tried again: it ends cancelled.
+            state=case(
+                (_cancel_requested, literal(JobState.CANCELLED.value)),
+                else_=JobState.RETRYING.value,
+            ),
             last_error=error[:ERROR_TEXT_LIMIT],
             lease_expires_at=None,
             retries=Job.retries + 1,
-            next_attempt_at=func.now() + timedelta(seconds=countdown),
+            finished_at=case((_cancel_requested, func.now()), else_=None),
+            next_attempt_at=case(
+                (_cancel_requested, None), else_=func.now() + timedelta(seconds=countdown)
+            ),
             published_at=func.now(),
         )
     )
@@ -329,17 +398,32 @@ def prune_finished(session: Session) -> int:
 def _finish_attempt(
     session: Executor, job_id: uuid.UUID, attempt: int, state: JobState, error: str | None
 ) -> bool:
-    result = session.execute(
+    return _record_outcome(session, job_id, attempt, state, error, None) is not None
+
+
+def _record_outcome(
+    executor: Executor,
+    job_id: uuid.UUID,
+    attempt: int,
+    state: JobState,
+    error: str | None,
+    result: Any,
+) -> JobState | None:
+    """Finish the attempt as `state`, unless a cancel was asked for: then as cancelled,
+    so a cancelled job never reports success."""
+    row = executor.execute(
         update(Job)
         .where(Job.id == job_id, Job.state == JobState.STARTED, Job.attempts == attempt)
         .values(
-            state=state,
+            state=case((_cancel_requested, literal(JobState.CANCELLED.value)), else_=state.value),
             finished_at=func.now(),
             lease_expires_at=None,
             last_error=error[:ERROR_TEXT_LIMIT] if error is not None else Job.last_error,
+            result=case((_cancel_requested, None), else_=literal(result, Job.result.type)),
         )
-    )
-    return _changed(result)
+        .returning(Job.state)
+    ).first()
+    return None if row is None else JobState(row.state)
 
 
 def _finish(job: Job, state: JobState, error: str) -> None:

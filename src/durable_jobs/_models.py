@@ -1,6 +1,7 @@
 """The job ledger's tables: one row per job, one row per live worker."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -27,6 +28,20 @@ class JobState(StrEnum):
 FINISHED_STATES = (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
+PROGRESS_NOTE_MAX_LENGTH = 200
+STATUS_TOKEN_HASH_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """How far the running attempt says it is (`report_progress`)."""
+
+    done: int
+    total: int | None
+    note: str | None
+    updated_at: datetime
+
+
 class Job(LedgerBase):
     """The ledger row of one background job; its id is also the Celery task id.
 
@@ -46,6 +61,11 @@ class Job(LedgerBase):
             "state",
             "task_name",
             postgresql_where=text("state IN ('queued', 'retrying', 'started')"),
+        ),
+        Index(
+            "ix_jobs_cancel_requested",
+            "worker",
+            postgresql_where=text("cancel_requested_at IS NOT NULL AND state = 'started'"),
         ),
     )
 
@@ -79,6 +99,25 @@ class Job(LedgerBase):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    # The task's JSON return value, once it succeeded (at most JOB_RESULT_MAX_BYTES).
+    result: Mapped[Any | None] = mapped_column(JSONB(none_as_null=True))
+    progress_done: Mapped[int | None] = mapped_column(Integer)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    progress_note: Mapped[str | None] = mapped_column(String(PROGRESS_NOTE_MAX_LENGTH))
+    progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set by a cancel; a started job keeps running until its worker stops it, and a job
+    # with this set never starts another attempt nor records success.
+    cancel_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # SHA-256 (hex) of the token of the job's status URL; the token itself is not kept.
+    status_token_hash: Mapped[str | None] = mapped_column(String(STATUS_TOKEN_HASH_LENGTH))
+
+    @property
+    def progress(self) -> JobProgress | None:
+        if self.progress_done is None or self.progress_at is None:
+            return None
+        return JobProgress(
+            self.progress_done, self.progress_total, self.progress_note, self.progress_at
+        )
 
 
 class WorkerHeartbeat(LedgerBase):

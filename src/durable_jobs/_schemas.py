@@ -9,6 +9,15 @@ from pydantic import AliasPath, BaseModel, ConfigDict, Field
 from durable_jobs._models import JobState
 
 
+class JobProgressRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    done: int
+    total: int | None
+    note: str | None
+    updated_at: datetime
+
+
 class JobRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -30,6 +39,20 @@ class JobRead(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     next_attempt_at: datetime | None
+    # Set when a cancel was asked for; a started job shows it until its worker stops it.
+    cancel_requested_at: datetime | None
+    progress: JobProgressRead | None
+    result: Any = Field(description="The task's JSON return value, once it succeeded")
+
+
+class JobStatus(BaseModel):
+    """What a job's status URL shows its holder: the state, progress and result only."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    state: JobState
+    progress: JobProgressRead | None
+    result: Any = Field(description="The task's JSON return value, once it succeeded")
 
 
 class JobPage(BaseModel):

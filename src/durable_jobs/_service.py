@@ -1,7 +1,10 @@
-"""Operator actions on the job ledger: list, retry, cancel."""
+"""Operator actions on the job ledger: list, retry, cancel; and the caller's status token."""
 
 import base64
 import binascii
+import hashlib
+import hmac
+import secrets
 import uuid
 from datetime import datetime
 
@@ -60,7 +63,7 @@ def list_jobs(
 
 
 RETRYABLE = (JobState.FAILED,)
-CANCELLABLE = (JobState.QUEUED, JobState.RETRYING)
+CANCELLABLE = (JobState.QUEUED, JobState.RETRYING, JobState.STARTED)
 
 
 def retry_job(session: Session, job_id: uuid.UUID) -> Job:
@@ -81,15 +84,64 @@ def retry_job(session: Session, job_id: uuid.UUID) -> Job:
 
 
 def cancel_job(session: Session, job_id: uuid.UUID) -> Job:
+    """Cancel a job. One that is not running ends cancelled at once; a running one keeps
+    `started` with `cancel_requested_at` set until its worker stops it (at its next
+    `report_progress`, or by terminating its process after JOB_CANCEL_GRACE_SECONDS).
+    Asking again while it stops changes nothing."""
     job = get_job(session, job_id, for_update=True)
     if job.state not in CANCELLABLE:
         raise JobStateConflict(job, "cancel", CANCELLABLE)
-    job.state = JobState.CANCELLED
-    job.finished_at = func.now()
-    job.next_attempt_at = None
+    if job.cancel_requested_at is None:
+        job.cancel_requested_at = func.now()
+    if job.state != JobState.STARTED:
+        job.state = JobState.CANCELLED
+        job.finished_at = func.now()
+        job.next_attempt_at = None
     session.flush()
     session.refresh(job)
     return job
+
+
+STATUS_TOKEN_BYTES = 32
+# Longer than any token we issue (43 characters), so a longer one is simply wrong.
+STATUS_TOKEN_MAX_LENGTH = 64
+
+
+class JobStatusNotFound(Exception):
+    """No job with this id and token: the two cases are deliberately not told apart."""
+
+    def __init__(self) -> None:
+        super().__init__("No such job status")
+
+
+def grant_status_token(job: Job) -> str:
+    """A token that lets its holder read this one job's state, progress and result (at
+    the status router), in the caller's transaction. Only its SHA-256 is stored: give the
+    token to the caller now, it cannot be read back. A new grant replaces the old one."""
+    token = secrets.token_urlsafe(STATUS_TOKEN_BYTES)
+    job.status_token_hash = _token_hash(token)
+    return token
+
+
+def get_job_status(session: Session, job_id: str, token: str) -> Job:
+    """The job whose status `token` was granted for; JobStatusNotFound for any other id,
+    a malformed id, a job without a grant or a wrong token alike."""
+    try:
+        parsed = uuid.UUID(job_id)
+    except ValueError:
+        parsed = None
+    presented = _token_hash(token[:STATUS_TOKEN_MAX_LENGTH])
+    job = session.get(Job, parsed) if parsed is not None else None
+    stored = job.status_token_hash if job is not None else None
+    # Compared even when there is nothing to compare with, in constant time.
+    matches = hmac.compare_digest(presented, stored or "0" * len(presented))
+    if job is None or stored is None or not matches or len(token) > STATUS_TOKEN_MAX_LENGTH:
+        raise JobStatusNotFound()
+    return job
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def encode_cursor(job: Job) -> str:

@@ -94,6 +94,15 @@ class JobsSettings(BaseSettings):
     # A worker's ledger writes (claim, outcome) try again this long while the database
     # is away; past it, the lease takeover or a redelivery finishes the job.
     job_ledger_retry_seconds: float = Field(default=10.0, ge=0)
+    # A task's return value is kept in the ledger as JSON up to this size; a bigger one
+    # (or one that is not JSON) fails the job, saying so.
+    job_result_max_bytes: int = Field(default=65536, ge=0)
+    # report_progress writes to the ledger at most this often per job (the last step,
+    # done == total, always), and notices a cancel request when it writes.
+    job_progress_interval_seconds: float = Field(default=1.0, ge=0)
+    # A running job asked to cancel that has not stopped at report_progress this long
+    # after the request is stopped by terminating its pool process.
+    job_cancel_grace_seconds: float = Field(default=30.0, ge=0)
     relay_interval_seconds: float = Field(default=1.0, gt=0)
     relay_batch_size: int = Field(default=200, ge=1)
     # The API publishes right after commit; the relay leaves younger rows to it.

@@ -10,6 +10,7 @@ ledger writes themselves try again while the database is away, and a write that
 cannot be made leaves the job to the lease takeover: never recorded wrong.
 """
 
+import json
 import logging
 import os
 import socket
@@ -28,6 +29,7 @@ from durable_jobs import _metrics as metrics
 from durable_jobs._context import job_id_var, request_id_var
 from durable_jobs._infrastructure import is_infrastructure_error
 from durable_jobs._models import JobState
+from durable_jobs._progress import JobCancelled, running
 from durable_jobs._runtime import autocommit, current, settings, transaction
 from durable_jobs._tracing import job_step_span
 
@@ -89,7 +91,14 @@ class DurableTask(Task):  # type: ignore[type-arg]
         token = _current_attempt.set((job_id, attempt))
         started = time.monotonic()
         try:
-            result = super().__call__(*args, **kwargs)
+            with running(job_id, attempt):
+                result = super().__call__(*args, **kwargs)
+        except JobCancelled as cancelled:
+            metrics.attempt_ended(self.name, time.monotonic() - started)
+            _ledger_write(lambda: _finish(ledger.record_cancelled, job_id, attempt))
+            logger.info("Job %s (%s) cancelled during attempt %d", job_id, self.name, attempt)
+            # Acknowledged and done: the ledger says cancelled, nothing runs it again.
+            raise Ignore() from cancelled
         except (SystemExit, KeyboardInterrupt):
             # SystemExit is the pool process being stopped (cold shutdown, hard time
             # limit), not the task failing: the attempt stays started, and the lease
@@ -110,8 +119,16 @@ class DurableTask(Task):  # type: ignore[type-arg]
         finally:
             _current_attempt.reset(token)
         metrics.attempt_ended(self.name, time.monotonic() - started)
+        kept, refusal = _result_to_keep(result)
+        if refusal is not None:
+            # Not retried: the same value would be refused again.
+            error = _describe(ResultNotKept(refusal))
+            if _ledger_write(lambda: _finish(ledger.mark_failed, job_id, attempt, error)):
+                metrics.job_finished(self.name, JobState.FAILED)
+            logger.error("Job %s (%s) failed on attempt %d: %s", job_id, self.name, attempt, error)
+            raise ResultNotKept(refusal)
         try:
-            recorded = _ledger_write(lambda: _finish(ledger.mark_succeeded, job_id, attempt))
+            recorded = _ledger_write(lambda: _finish(ledger.record_success, job_id, attempt, kept))
         except Exception as exc:
             if not is_infrastructure_error(exc):
                 raise
@@ -125,7 +142,14 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 _describe(exc),
             )
             return result
-        if recorded:
+        if recorded is JobState.CANCELLED:
+            logger.warning(
+                "Job %s (%s) finished attempt %d after a cancel request: recorded as cancelled",
+                job_id,
+                self.name,
+                attempt,
+            )
+        elif recorded is not None:
             metrics.job_finished(self.name, JobState.SUCCEEDED)
             logger.info("Job %s (%s) succeeded on attempt %d", job_id, self.name, attempt)
         else:
@@ -228,6 +252,28 @@ class DurableTask(Task):  # type: ignore[type-arg]
             if current is not None and retries_left:
                 _ledger_write(lambda: _unpublish(current[0]))
             raise
+
+
+class ResultNotKept(Exception):
+    """A task's return value the ledger cannot keep: not JSON, or over JOB_RESULT_MAX_BYTES."""
+
+
+def _result_to_keep(result: Any) -> tuple[Any, str | None]:
+    """The value to store, or why it cannot be stored."""
+    if result is None:
+        return None, None
+    try:
+        encoded = json.dumps(result, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        return None, f"the return value is not JSON ({exc})"
+    limit = settings().job_result_max_bytes
+    if len(encoded) > limit:
+        return None, (
+            f"the return value is {len(encoded)} bytes of JSON, over JOB_RESULT_MAX_BYTES ({limit})"
+        )
+    if b"\\u0000" in encoded:
+        return None, "the return value holds a NUL character (\\u0000)"
+    return result, None
 
 
 def _ledger_write(write: Callable[[], T]) -> T:

@@ -4,7 +4,7 @@ import uuid
 
 import httpx
 from playwright.sync_api import Page, expect
-from sqlalchemy import update
+from sqlalchemy import func, update
 
 from app.core.db import transaction
 from durable_jobs import Job, JobState
@@ -103,3 +103,52 @@ def test_other_states_can_be_chosen(page: Page, api_url: str) -> None:
 def set_last_error(job_id: uuid.UUID, error: str) -> None:
     with transaction() as session:
         session.execute(update(Job).where(Job.id == job_id).values(last_error=error))
+
+
+def test_progress_and_result_are_shown_and_a_running_job_can_be_cancelled(
+    page: Page, api_url: str
+) -> None:
+    done = insert_job("results.count_to", "succeeded", wait=0.1, run=0.1)
+    running = insert_job("results.report_forever", "started", wait=0.1, worker="w1")
+    set_progress(done, 5, 5, "step 5", result={"counted": 5})
+    set_progress(running, 3, None, "working", result=None)
+    open_ledger(page, api_url, ADMIN_TOKEN)
+
+    page.select_option("#state", "")
+
+    finished = page.locator(f'tr[data-job-id="{done}"]')
+    expect(finished.locator(".progress")).to_have_text("5 of 5: step 5")
+    expect(finished.locator(".result")).to_have_text('{"counted":5}')
+    expect(finished.get_by_role("button", name="Cancel")).to_have_count(0)
+    row = page.locator(f'tr[data-job-id="{running}"]')
+    expect(row.locator(".progress")).to_have_text("3: working")
+    expect(row.locator(".result")).to_have_text("—")
+    row.get_by_role("button", name="Cancel").click()
+
+    expect(page.locator("#message")).to_have_text(
+        f"Job {running} is running; its worker is asked to stop it."
+    )
+    expect(row.locator(".state")).to_have_text("started (cancelling)")
+    cancelling = job_row(running)
+    assert cancelling is not None
+    assert (cancelling.state, cancelling.cancel_requested_at is not None) == (
+        JobState.STARTED,
+        True,
+    )
+
+
+def set_progress(
+    job_id: uuid.UUID, done: int, total: int | None, note: str, result: object
+) -> None:
+    with transaction() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(
+                progress_done=done,
+                progress_total=total,
+                progress_note=note,
+                progress_at=func.now(),
+                result=result,
+            )
+        )

@@ -1,11 +1,12 @@
 from fastapi import APIRouter
 
-from app.api.routes import health, jobs, ledger_page, metrics, users
+from app.api.routes import health, job_status, jobs, ledger_page, metrics, users
 
 api_v1 = APIRouter(prefix="/api/v1")
 api_v1.include_router(health.router)
 api_v1.include_router(users.router)
 api_v1.include_router(jobs.router)
+api_v1.include_router(job_status.router)
 
 # /metrics sits at the root, where Prometheus looks by default; the ledger page, a
 # page for people rather than an API, under /admin.

@@ -40,3 +40,9 @@ class UserCreated(UserRead):
         description="Id of the job that sends the welcome email (see /api/v1/jobs/{id}); "
         "null when SEND_WELCOME_EMAIL is off."
     )
+    welcome_email_status_url: str | None = Field(
+        default=None,
+        description="Poll this URL, with no other credential, for that job's state, "
+        "progress and result; it shows nothing else. Keep it private: its token is the "
+        "credential. Null when SEND_WELCOME_EMAIL is off.",
+    )

@@ -1,4 +1,5 @@
-// The ledger page: lists jobs from /api/v1/jobs (failed ones by default) and retries them.
+// The ledger page: lists jobs from /api/v1/jobs (failed ones by default), with their
+// progress and result, retries failed ones and cancels unfinished ones.
 //
 // The admin token is kept in sessionStorage (this tab only, gone when it closes) and sent
 // by fetch in an Authorization header, never in a cookie: a page of another site cannot
@@ -88,6 +89,32 @@ function cell(text, className) {
   return td;
 }
 
+const CANCELLABLE = ["queued", "retrying", "started"];
+
+function formatProgress(progress) {
+  if (!progress) {
+    return "—";
+  }
+  const amount = progress.total === null ? `${progress.done}` : `${progress.done} of ${progress.total}`;
+  return progress.note ? `${amount}: ${progress.note}` : amount;
+}
+
+function formatResult(result) {
+  return result === null || result === undefined ? "—" : JSON.stringify(result);
+}
+
+function stateText(job) {
+  return job.state === "started" && job.cancel_requested_at ? "started (cancelling)" : job.state;
+}
+
+function actionButton(label, onClick) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label;
+  button.addEventListener("click", () => onClick(button));
+  return button;
+}
+
 function jobRow(job) {
   const tr = document.createElement("tr");
   tr.dataset.jobId = job.id;
@@ -95,20 +122,39 @@ function jobRow(job) {
   tr.append(
     cell(job.id, "job-id"),
     cell(job.task_name, "task"),
-    cell(job.state, "state"),
+    cell(stateText(job), "state"),
     cell(`${job.attempts} of ${job.max_attempts}`, "attempts"),
+    cell(formatProgress(job.progress), "progress"),
+    cell(formatResult(job.result), "result"),
     cell(job.last_error || "", "last-error"),
     cell(formatTime(job.finished_at), "finished"),
     actionCell,
   );
   if (job.state === "failed") {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.textContent = "Retry";
-    button.addEventListener("click", () => retry(job.id, button, tr));
-    actionCell.append(button);
+    actionCell.append(actionButton("Retry", (button) => retry(job.id, button, tr)));
+  }
+  if (CANCELLABLE.includes(job.state) && !job.cancel_requested_at) {
+    actionCell.append(actionButton("Cancel", (button) => cancel(job.id, button, tr)));
   }
   return tr;
+}
+
+async function cancel(jobId, button, tr) {
+  button.disabled = true;
+  try {
+    const job = await callApi("POST", `${JOBS_API}/${encodeURIComponent(jobId)}/cancel`);
+    tr.querySelector(".state").textContent = stateText(job);
+    tr.querySelector(".finished").textContent = formatTime(job.finished_at);
+    button.replaceWith(document.createTextNode("Cancel requested"));
+    showMessage(
+      job.state === "cancelled"
+        ? `Job ${job.id} is cancelled.`
+        : `Job ${job.id} is running; its worker is asked to stop it.`,
+    );
+  } catch (error) {
+    button.disabled = false;
+    showFailure(error);
+  }
 }
 
 async function retry(jobId, button, tr) {

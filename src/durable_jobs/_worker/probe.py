@@ -10,6 +10,11 @@ tick and at the jobs the worker holds, then:
 - upserts the worker's row in `worker_heartbeats` (PostgreSQL, not the broker), which
   `worker_reports` reads (the service's /api/v1/health/workers).
 
+It also stops the jobs of this worker that were asked to cancel and did not stop at
+`report_progress` within JOB_CANCEL_GRACE_SECONDS: it records each as cancelled (so
+no later outcome can say otherwise) and kills the pool process running it. The request
+is read from the ledger, so it holds across worker and broker restarts.
+
 The thread shares no lock with the pool processes forked beside it: it opens a
 short psycopg connection of its own for each beat and never touches the app's
 engine, whose pool lock a fork could otherwise copy into a child while held.
@@ -17,8 +22,10 @@ engine, whose pool lock a fork could otherwise copy into a child while held.
 
 import logging
 import os
+import signal
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +37,7 @@ from celery.worker import state as worker_state
 from durable_jobs._db import libpq_dsn
 from durable_jobs._runtime import current
 from durable_jobs._settings import JobsSettings
+from durable_jobs._task import as_job_id
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +58,13 @@ ON CONFLICT (name) DO UPDATE SET
     active_jobs = EXCLUDED.active_jobs, processed = EXCLUDED.processed,
     stuck_jobs = EXCLUDED.stuck_jobs, broker_connected = EXCLUDED.broker_connected,
     loop_stalled = EXCLUDED.loop_stalled
+"""
+_CANCEL_OVERDUE = """
+UPDATE jobs SET state = 'cancelled', finished_at = now(), lease_expires_at = NULL,
+    last_error = %(reason)s
+WHERE id = ANY(%(ids)s) AND worker = %(name)s AND state = 'started'
+    AND cancel_requested_at <= now() - make_interval(secs => %(grace)s)
+RETURNING id, worker_pid
 """
 _FORGET_LOST = "DELETE FROM worker_heartbeats WHERE beat_at < now() - make_interval(secs => %s)"
 _DELETE_OWN = "DELETE FROM worker_heartbeats WHERE name = %s AND pid = %s"
@@ -105,6 +120,41 @@ class WorkerProbe:
             (_UPSERT, self._row(seen)),
             (_FORGET_LOST, (self._settings.worker_forget_after_seconds,)),
         )
+        self.stop_overdue_cancels()
+
+    def stop_overdue_cancels(self) -> None:
+        """Terminate the pool processes of this worker's jobs whose cancel is overdue."""
+        running = _active_job_pids()
+        if not running:
+            return
+        grace = self._settings.job_cancel_grace_seconds
+        params = {
+            "ids": list(running),
+            "name": self._name,
+            "grace": grace,
+            "reason": f"cancelled: its process was terminated {grace:g}s after the request",
+        }
+        try:
+            with psycopg.connect(
+                self._dsn,
+                autocommit=True,
+                connect_timeout=DATABASE_TIMEOUT_SECONDS,
+                options=f"-c statement_timeout={DATABASE_TIMEOUT_SECONDS * 1000}",
+            ) as connection:
+                stopped = connection.execute(_CANCEL_OVERDUE, params).fetchall()
+        except psycopg.Error as exc:
+            logger.warning("Worker probe: cancel requests not read: %s", exc)
+            return
+        for job_id, ledger_pid in stopped:
+            pid = running.get(job_id)
+            # Only a pool process of ours, and never this process (a solo pool).
+            if pid is None or pid != ledger_pid or pid == os.getpid():
+                continue
+            logger.warning("Job %s: cancel overdue; terminating pool process %d", job_id, pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def _observe(self) -> dict[str, Any]:
         """What the worker is doing now: the observed columns of its heartbeat row."""
@@ -170,6 +220,22 @@ def _active_job_start_times() -> list[float]:
         except RuntimeError:
             continue
     return []
+
+
+def _active_job_pids() -> dict[uuid.UUID, int]:
+    """The running jobs' ids and the pool processes running them."""
+    for _ in range(5):
+        try:
+            requests = list(worker_state.active_requests)
+        except RuntimeError:
+            continue
+        pids: dict[uuid.UUID, int] = {}
+        for request in requests:
+            job_id = as_job_id(request.id)
+            if job_id is not None and request.worker_pid:
+                pids[job_id] = request.worker_pid
+        return pids
+    return {}
 
 
 class WorkerProbeStep(bootsteps.StartStopStep):

@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Path, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Request, Response, status
 
 from app.api.back_pressure import ENQUEUE_REFUSED, EnqueueGuard
 from app.api.deps import SessionDep, SettingsDep
@@ -9,6 +9,7 @@ from app.models.user import User
 from app.schemas.error import DATABASE_UNAVAILABLE, ErrorBody
 from app.schemas.user import UserCreate, UserCreated, UserRead
 from app.services import idempotency, users
+from durable_jobs import JOB_STATUS_ROUTE, grant_status_token
 
 router = APIRouter(prefix="/users", tags=["users"], responses=DATABASE_UNAVAILABLE)
 
@@ -42,6 +43,7 @@ def create_user(
     body: UserCreate,
     session: SessionDep,
     settings: SettingsDep,
+    request: Request,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> UserCreated:
@@ -53,9 +55,15 @@ def create_user(
             response.headers["Idempotent-Replayed"] = "true"
             return UserCreated.model_validate(stored.response_body)
     user, job = users.create_user(session, body, welcome=settings.send_welcome_email)
+    status_url = None
+    if job is not None:
+        token = grant_status_token(job)
+        url = request.url_for(JOB_STATUS_ROUTE, job_id=str(job.id))
+        status_url = str(url.include_query_params(token=token))
     created = UserCreated(
         **UserRead.model_validate(user).model_dump(),
         welcome_email_job_id=job.id if job is not None else None,
+        welcome_email_status_url=status_url,
     )
     if idempotency_key is not None:
         idempotency.record_response(
