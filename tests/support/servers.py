@@ -325,14 +325,18 @@ class PrivatePostgres:
 
     def freeze(self) -> None:
         """SIGSTOP the server and every backend: connections stay open, nothing answers."""
-        postmaster = self._postmaster_pid()
-        for pid in [postmaster, *_children(postmaster)]:
-            os.kill(pid, signal.SIGSTOP)
+        self._signal_all(signal.SIGSTOP)
 
     def thaw(self) -> None:
+        self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, signum: int) -> None:
         postmaster = self._postmaster_pid()
         for pid in [postmaster, *_children(postmaster)]:
-            os.kill(pid, signal.SIGCONT)
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:  # a backend that ended meanwhile
+                pass
 
     def _postmaster_pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])
