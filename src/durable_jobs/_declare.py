@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from durable_jobs import _runtime
 from durable_jobs._enqueue import add_and_publish_after_commit
+from durable_jobs._limits import TaskLimits, task_limits
 from durable_jobs._models import Job
 from durable_jobs._settings import JobsSettings
 
@@ -56,6 +57,13 @@ class TaskPolicy:
     jitter: BoolPolicy = True
     time_limit: IntPolicy = None
     soft_time_limit: IntPolicy = None
+    # Global limits across every worker: jobs at once, and starts per period ("100/m").
+    concurrency: int | None = None
+    rate: str | None = None
+
+    @property
+    def limits(self) -> TaskLimits | None:
+        return task_limits(self.name, self.concurrency, self.rate)
 
     def queue_for(self, settings: JobsSettings) -> str:
         return self.queue or settings.task_default_queue
@@ -148,12 +156,18 @@ def task(
     jitter: BoolPolicy = True,
     time_limit: IntPolicy = None,
     soft_time_limit: IntPolicy = None,
+    concurrency: int | None = None,
+    rate: str | None = None,
 ) -> Callable[[Callable[P, R]], DurableTaskHandle[P, R]]:
     """Declare a durable task under a `"domain.action"` name, with its whole policy.
 
     The function takes JSON keyword arguments (ids, not objects) and may run more than
     once: it re-reads its rows and skips work already done.
+
+    `concurrency` (jobs at once) and `rate` ("100/m") are global limits, held across
+    every worker; a limit that cannot work raises ValueError here, with the reason.
     """
+    task_limits(name, concurrency, rate)
     policy = TaskPolicy(
         name=name,
         queue=queue,
@@ -164,6 +178,8 @@ def task(
         jitter=jitter,
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
+        concurrency=concurrency,
+        rate=rate,
     )
 
     def declare(function: Callable[P, R]) -> DurableTaskHandle[P, R]:
@@ -188,6 +204,12 @@ def _path(function: Callable[..., Any]) -> str:
 
 def declared_tasks() -> list[DurableTaskHandle[Any, Any]]:
     return list(_declared.values())
+
+
+def limits_of(name: str) -> TaskLimits | None:
+    """The global limits of a task declared in this process, if it has any."""
+    handle = _declared.get(name)
+    return None if handle is None else handle.policy.limits
 
 
 def register(celery: "Celery", settings: JobsSettings, handle: DurableTaskHandle[Any, Any]) -> None:

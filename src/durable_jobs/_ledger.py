@@ -45,6 +45,8 @@ class ClaimRefusal(StrEnum):
     FINISHED = "finished"
     RUNNING_ELSEWHERE = "running elsewhere"
     TOO_MANY_WORKER_LOSSES = "too many worker losses"
+    # Back in the outbox, due later: its task is at its concurrency or rate limit.
+    OVER_LIMIT = "held back by its task's limit"
 
 
 @dataclass(frozen=True)
