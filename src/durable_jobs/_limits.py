@@ -129,15 +129,13 @@ def claim_within_limits(
 
 def wake_held_jobs(session: Session, task_name: str, concurrency: int) -> list[JobMessage]:
     """After an attempt of a concurrency-limited task ends, make the oldest jobs held for
-    a slot due now, one per free slot; the caller publishes the messages returned. Under
-    the task's lock, so a job held at the same moment is never missed; a woken job that
-    finds its slot taken by a newer job waits for the next attempt to end."""
-    _lock_task(session, task_name)
-    now = session.scalar(select(func.clock_timestamp()))
-    free = concurrency - _running(session, task_name, now)
-    if free <= 0:
-        return []
-    oldest = (
+    a slot due now, one per free slot; the caller publishes the messages returned.
+
+    Without the task's lock (most attempts end with nobody waiting): a job held at this
+    very moment is woken by its own claimer, which calls this again once its hold is
+    committed. A woken job that finds its slot taken by a newer job waits for the next
+    attempt to end."""
+    held = (
         select(Job.id)
         .where(
             Job.task_name == task_name,
@@ -146,11 +144,20 @@ def wake_held_jobs(session: Session, task_name: str, concurrency: int) -> list[J
             Job.published_at.is_(None),
         )
         .order_by(Job.created_at, Job.id)
-        .limit(free)
-        .with_for_update(skip_locked=True)
     )
+    if session.scalar(held.limit(1)) is None:
+        return []
+    now = session.scalar(select(func.clock_timestamp()))
+    free = concurrency - _running(session, task_name, now)
+    if free <= 0:
+        return []
+    oldest = held.limit(free).with_for_update(skip_locked=True)
     woken = session.scalars(
-        update(Job).where(Job.id.in_(oldest)).values(next_attempt_at=func.now()).returning(Job)
+        update(Job)
+        .where(Job.id.in_(oldest))
+        # No longer held: the publisher's mark applies to it again.
+        .values(next_attempt_at=func.now(), limit_hold=None)
+        .returning(Job)
     )
     return [JobMessage.of(job) for job in woken]
 

@@ -33,7 +33,8 @@ def relay_pending_jobs(min_age_seconds: float | None = None) -> int:
             return 0
         published = publish(current().celery, [JobMessage.of(job) for job in jobs])
         if published:
-            ledger.mark_published(session, [uuid.UUID(m.job_id) for m in published])
+            ids = [uuid.UUID(m.job_id) for m in published]
+            ledger.mark_published(session, ids, held_too=True)
     if published:
         logger.info("Relayed %d of %d unpublished jobs", len(published), len(jobs))
     return len(published)

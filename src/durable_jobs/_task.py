@@ -249,7 +249,11 @@ def _claim_within_limits(job_id: uuid.UUID, holder: ledger.Holder, task_name: st
     if limits is None:
         return _claim(job_id, holder)
     with transaction() as session:
-        return claim_within_limits(session, job_id, task_name, limits, holder, process_is_gone)
+        claim = claim_within_limits(session, job_id, task_name, limits, holder, process_is_gone)
+    if claim.refusal is ledger.ClaimRefusal.OVER_LIMIT:
+        # A slot freed while the hold was being written finds no held job to wake.
+        _wake_held_jobs(task_name)
+    return claim
 
 
 def _wake_held_jobs(task_name: str) -> None:

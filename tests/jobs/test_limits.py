@@ -130,7 +130,7 @@ def test_a_held_job_waits_in_the_outbox_and_can_be_cancelled(
 ) -> None:
     worker_factory("hold", concurrency=2)
     with transaction() as session:
-        running = one_at_a_time.enqueue(session, key="long", seconds=3.0).id
+        running = one_at_a_time.enqueue(session, key="long", seconds=6.0).id
     wait_for_job_state(running, JobState.STARTED, timeout=20)
     with transaction() as session:
         held = one_at_a_time.enqueue(session, key="held").id
