@@ -81,6 +81,7 @@ def add_job(
         retries=0,
         max_attempts=spec.max_attempts(settings),
         request_id=request_id_var.get(),
+        priority=spec.priority,
     )
     session.add(job)
     session.flush()

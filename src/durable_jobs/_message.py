@@ -13,7 +13,8 @@ class JobMessage:
     kwargs: dict[str, Any]
     queue: str
     retries: int
+    priority: int | None = None
 
     @classmethod
     def of(cls, job: Job) -> "JobMessage":
-        return cls(str(job.id), job.task_name, job.kwargs, job.queue, job.retries)
+        return cls(str(job.id), job.task_name, job.kwargs, job.queue, job.retries, job.priority)

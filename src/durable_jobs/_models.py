@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, func, text
+from sqlalchemy import Boolean, DateTime, Index, Integer, SmallInteger, String, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,6 +68,8 @@ class Job(LedgerBase):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Why the job waits in the outbox past its task's limit (a LimitHold), or None.
     limit_hold: Mapped[str | None] = mapped_column(String(20))
+    # 0-9, smaller first; None: the default, 0.
+    priority: Mapped[int | None] = mapped_column(SmallInteger)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )

@@ -16,8 +16,10 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from durable_jobs import _ledger as ledger
+from durable_jobs._broker import broker_priority
 from durable_jobs._db import Database
 from durable_jobs._message import JobMessage
+from durable_jobs._settings import AMQP_SCHEMES
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +40,10 @@ def publish(celery_app: Celery, messages: Iterable[JobMessage]) -> list[JobMessa
     Stops at the first failure: with the broker gone the rest would fail too.
     """
     published: list[JobMessage] = []
+    amqp = str(celery_app.conf.broker_url).startswith(AMQP_SCHEMES)
     with celery_app.producer_or_acquire() as producer:
         for message in messages:
+            priority = broker_priority(message.priority, amqp=amqp)
             try:
                 celery_app.send_task(
                     message.task_name,
@@ -48,6 +52,7 @@ def publish(celery_app: Celery, messages: Iterable[JobMessage]) -> list[JobMessa
                     queue=message.queue,
                     retries=message.retries,
                     producer=producer,
+                    priority=priority,
                 )
             except PUBLISH_ERRORS as exc:
                 logger.warning(

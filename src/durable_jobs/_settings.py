@@ -7,6 +7,8 @@ passes the object to `create_celery`; nothing here reads the environment at impo
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+
 
 class JobsSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
@@ -128,7 +130,7 @@ class JobsSettings(BaseSettings):
 
     @property
     def broker_is_amqp(self) -> bool:
-        return self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+        return self.broker_url.startswith(AMQP_SCHEMES)
 
     @property
     def effective_visibility_timeout(self) -> int:

@@ -1,5 +1,5 @@
-"""Tasks under global limits, for the limits tests; test workers load them through
-`tests.support.fault_worker`."""
+"""Tasks under global limits or at a priority, for the limits and priorities tests;
+test workers load them through `tests.support.fault_worker`."""
 
 import os
 import signal
@@ -40,6 +40,12 @@ def one_at_a_time(key: str, kill_first: bool = False, seconds: float = 0.0) -> N
             record_execution(connection, job_id, key)
         os.kill(os.getpid(), signal.SIGKILL)
     _record_and_work(one_at_a_time.request.id, key, seconds)
+
+
+@task("priorities.bulk", priority=9)
+def bulk(key: str) -> None:
+    """Waits behind jobs of smaller priority numbers."""
+    _record_and_work(bulk.request.id, key, 0.0)
 
 
 def _record_and_work(task_id: str | None, key: str, seconds: float) -> None:

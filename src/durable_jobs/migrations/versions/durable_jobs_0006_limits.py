@@ -1,4 +1,4 @@
-"""Global limits per task: task_limits, jobs.limit_hold and the indexes of the limited claim
+"""Limits and priorities: task_limits, jobs.limit_hold, jobs.priority, the limited claim's indexes
 
 Revision ID: durable_jobs_0006_limits
 Revises: durable_jobs_0002
@@ -18,6 +18,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     op.add_column("jobs", sa.Column("limit_hold", sa.String(length=20), nullable=True))
+    op.add_column("jobs", sa.Column("priority", sa.SmallInteger(), nullable=True))
     op.create_index(
         "ix_jobs_started_task",
         "jobs",
@@ -46,4 +47,5 @@ def downgrade() -> None:
     op.drop_table("task_limits")
     op.drop_index("ix_jobs_limit_hold", table_name="jobs")
     op.drop_index("ix_jobs_started_task", table_name="jobs")
+    op.drop_column("jobs", "priority")
     op.drop_column("jobs", "limit_hold")
