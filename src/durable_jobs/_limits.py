@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -127,15 +127,8 @@ def claim_within_limits(
     return claim
 
 
-def wake_held_jobs(session: Session, task_name: str, concurrency: int) -> list[JobMessage]:
-    """After an attempt of a concurrency-limited task ends, make the oldest jobs held for
-    a slot due now, one per free slot; the caller publishes the messages returned.
-
-    Without the task's lock (most attempts end with nobody waiting): a job held at this
-    very moment is woken by its own claimer, which calls this again once its hold is
-    committed. A woken job that finds its slot taken by a newer job waits for the next
-    attempt to end."""
-    held = (
+def _held_for_a_slot(task_name: str) -> Select[uuid.UUID]:
+    return (
         select(Job.id)
         .where(
             Job.task_name == task_name,
@@ -145,8 +138,22 @@ def wake_held_jobs(session: Session, task_name: str, concurrency: int) -> list[J
         )
         .order_by(Job.created_at, Job.id)
     )
-    if session.scalar(held.limit(1)) is None:
-        return []
+
+
+def any_held_for_a_slot(executor: ledger.Executor, task_name: str) -> bool:
+    """One indexed look-up: most attempts end with no job waiting for their slot."""
+    return executor.scalar(_held_for_a_slot(task_name).limit(1)) is not None
+
+
+def wake_held_jobs(session: Session, task_name: str, concurrency: int) -> list[JobMessage]:
+    """After an attempt of a concurrency-limited task ends, make the oldest jobs held for
+    a slot due now, one per free slot; the caller publishes the messages returned.
+
+    Without the task's lock (most attempts end with nobody waiting): a job held at this
+    very moment is woken by its own claimer, which calls this again once its hold is
+    committed. A woken job that finds its slot taken by a newer job waits for the next
+    attempt to end."""
+    held = _held_for_a_slot(task_name)
     now = session.scalar(select(func.clock_timestamp()))
     free = concurrency - _running(session, task_name, now)
     if free <= 0:

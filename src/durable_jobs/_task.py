@@ -26,7 +26,7 @@ from durable_jobs import _ledger as ledger
 from durable_jobs._context import job_id_var, request_id_var
 from durable_jobs._declare import limits_of
 from durable_jobs._infrastructure import is_infrastructure_error
-from durable_jobs._limits import claim_within_limits, wake_held_jobs
+from durable_jobs._limits import any_held_for_a_slot, claim_within_limits, wake_held_jobs
 from durable_jobs._models import JobState
 from durable_jobs._runtime import autocommit, current, settings, transaction
 
@@ -264,6 +264,9 @@ def _wake_held_jobs(task_name: str) -> None:
     if limits is None or limits.concurrency is None:
         return
     try:
+        with autocommit() as connection:
+            if not any_held_for_a_slot(connection, task_name):
+                return
         with transaction() as session:
             messages = wake_held_jobs(session, task_name, limits.concurrency)
     except Exception as exc:
