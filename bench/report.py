@@ -181,6 +181,16 @@ def build_rows(results: Results) -> list[Row]:
             get("floor", "loop", "per_s"),
         ),
     ]
+    limits = "7 Limits"
+    rows += [
+        Row(
+            limits,
+            f"end-to-end jobs/s: {variant} limit vs unlimited",
+            get("limits", variant, "e2e_per_s"),
+            get("limits", "unlimited", "e2e_per_s"),
+        )
+        for variant in ("concurrency", "rate")
+    ]
     return [row for row in rows if row.a]
 
 

@@ -24,7 +24,7 @@ from types import FrameType
 from bench.report import build_rows, markdown
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SCENARIOS = ("throughput", "latency", "api", "broker_down", "backlog", "floor")
+SCENARIOS = ("throughput", "latency", "api", "broker_down", "backlog", "floor", "limits")
 DEFAULT_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/durable_jobs_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -132,12 +132,14 @@ def main(argv: list[str] | None = None) -> int:
     logger.info("bench run %s (queue %s), logs in %s", run_id, bench.queue, children.log_dir)
     try:
         with bench.database():
-            if selected & {"throughput", "latency"}:
+            if selected & {"throughput", "latency", "limits"}:
                 bench.start_worker()
                 if "throughput" in selected:
                     bench.throughput()
                 if "latency" in selected:
                     bench.latency()
+                if "limits" in selected:
+                    bench.limits()
                 bench.stop_worker()
             if selected & {"api", "backlog"}:
                 api_on_child, api_on = bench.start_api(
@@ -183,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             f"health + users at {options.backlog_rate:g} req/s each, {options.backlog_seconds:g} s"
         ),
         "floor": f"{options.floor_messages:,} messages of 1 kB, one producer, one consumer process",
+        "limits": (
+            f"{options.jobs:,} durable no-op jobs as in 1, a task with a limit it never reaches "
+            "(concurrency=100, rate=1000/s) vs none"
+        ),
     }
     rows = build_rows(bench.results)
     table = markdown(rows, labels)

@@ -22,7 +22,15 @@ from app.core.config import get_settings
 from app.core.db import engine, transaction
 from app.core.migrate import ensure_database_exists, upgrade_to_head
 from bench.procs import Children
-from bench.tasks import DONE_KEY, STARTS_KEY, bench_redis, noop, noop_plain
+from bench.tasks import (
+    DONE_KEY,
+    STARTS_KEY,
+    bench_redis,
+    noop,
+    noop_concurrency_limited,
+    noop_plain,
+    noop_rate_limited,
+)
 from durable_jobs import Job, JobState, wait_for_publishing
 from durable_jobs._broker import redis_queue_keys
 
@@ -245,6 +253,32 @@ class Bench:
             return count == n
 
         wait_until(all_succeeded, 30, 0.05, f"the ledger to show {n} succeeded jobs")
+
+    # -- 7. limits ------------------------------------------------------------------
+
+    def limits(self) -> None:
+        """Scenario 1's durable run for a task with a global limit it never reaches,
+        against the same task without: the cost of claiming under the limit lock."""
+        n = self.options.jobs
+        handles = {
+            "unlimited": noop,
+            "concurrency": noop_concurrency_limited,
+            "rate": noop_rate_limited,
+        }
+        for rep in range(self.options.reps):
+            for variant in rotate(list(handles), rep):
+                self.reset()
+                handle = handles[variant]
+                started = time.perf_counter()
+                for _ in range(n):
+                    with transaction() as session:
+                        handle.enqueue(session)
+                self.wait_done(n, timeout=300, what=f"{n} {variant} jobs to run")
+                elapsed = time.perf_counter() - started
+                wait_for_publishing(60)
+                self._check_ledger(n)
+                self.record("limits", variant, e2e_per_s=n / elapsed)
+                logger.info("limits %s #%d: end to end %.0f/s", variant, rep + 1, n / elapsed)
 
     # -- 2. latency ------------------------------------------------------------
 

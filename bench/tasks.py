@@ -17,7 +17,15 @@ from durable_jobs import task
 
 settings = get_settings()
 
-__all__ = ["DONE_KEY", "STARTS_KEY", "celery_app", "noop", "noop_plain"]
+__all__ = [
+    "DONE_KEY",
+    "STARTS_KEY",
+    "celery_app",
+    "noop",
+    "noop_concurrency_limited",
+    "noop_plain",
+    "noop_rate_limited",
+]
 
 NOOP_PLAIN_NAME = "bench.noop_plain"
 DONE_KEY = f"bench:{settings.task_default_queue}:done"
@@ -47,6 +55,18 @@ def _record(sent_at: float | None) -> None:
 @task("bench.noop")
 def noop(sent_at: float | None = None) -> None:
     """Runs through `DurableTask` (the app's default task class)."""
+    _record(sent_at)
+
+
+# Limits the bench never reaches (a worker -c 2 runs 2 at once, a few hundred per
+# second): what they cost is the limited claim itself.
+@task("bench.noop_concurrency_limited", concurrency=100)
+def noop_concurrency_limited(sent_at: float | None = None) -> None:
+    _record(sent_at)
+
+
+@task("bench.noop_rate_limited", rate="1000/s")
+def noop_rate_limited(sent_at: float | None = None) -> None:
     _record(sent_at)
 
 

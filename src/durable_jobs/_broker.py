@@ -15,6 +15,21 @@ BROKER_TIMEOUT_SECONDS = 1.0
 # kombu's Redis transport keeps a message of priority p > 0 under "<queue>\x06\x16<p>".
 REDIS_PRIORITY_SEPARATOR = "\x06\x16"
 REDIS_PRIORITY_STEPS = (3, 6, 9)
+MAX_PRIORITY = 9
+
+
+def broker_priority(priority: int | None, *, amqp: bool) -> int | None:
+    """The message priority for a job's priority (0 first, 9 last; None is 0).
+
+    Redis (kombu) reads its lists 0 (the queue's own), 3, 6, 9 in turn and puts a
+    priority in the step at or below it: None and 0-2 share the queue's own list.
+    AMQP counts the other way (larger first); RabbitMQ 4 quorum queues have two levels,
+    above 4 ("high") and the rest, and 3.x quorum queues none, so every job carries
+    one there: 0-4 become high, 5-9 normal.
+    """
+    if amqp:
+        return MAX_PRIORITY - (priority or 0)
+    return priority
 
 
 def redis_transport_options(settings: JobsSettings) -> dict[str, Any]:

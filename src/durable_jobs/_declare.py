@@ -2,6 +2,7 @@
 task on every engine built in this process, and returns a typed handle whose `enqueue`
 is checked against the function's signature."""
 
+import dataclasses
 import inspect
 import json
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from durable_jobs import _runtime
 from durable_jobs._enqueue import add_and_publish_after_commit
+from durable_jobs._limits import TaskLimits, task_limits
 from durable_jobs._models import Job
 from durable_jobs._settings import JobsSettings
 
@@ -56,6 +58,16 @@ class TaskPolicy:
     jitter: BoolPolicy = True
     time_limit: IntPolicy = None
     soft_time_limit: IntPolicy = None
+    # Global limits across every worker: jobs at once, and starts per period ("100/m").
+    concurrency: int | None = None
+    rate: str | None = None
+    # 0 (None: the default) runs first; a larger number waits behind smaller ones, where
+    # the broker orders messages (Redis; RabbitMQ 4 quorum queues: 0-4 before 5-9).
+    priority: int | None = None
+
+    @property
+    def limits(self) -> TaskLimits | None:
+        return task_limits(self.name, self.concurrency, self.rate)
 
     def queue_for(self, settings: JobsSettings) -> str:
         return self.queue or settings.task_default_queue
@@ -109,6 +121,14 @@ class DurableTaskHandle(Generic[P, R]):
         arguments = self.arguments(*args, **kwargs)
         return add_and_publish_after_commit(session, self.policy, arguments)
 
+    def with_priority(self, priority: int) -> "DurableTaskHandle[P, R]":
+        """The same task, enqueued at another priority: `task.with_priority(0).enqueue(...)`."""
+        check_priority(self.name, priority)
+        handle = DurableTaskHandle(
+            self._function, dataclasses.replace(self.policy, priority=priority)
+        )
+        return handle
+
     def arguments(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The call as the keyword arguments the message carries (JSON values only)."""
         try:
@@ -148,12 +168,21 @@ def task(
     jitter: BoolPolicy = True,
     time_limit: IntPolicy = None,
     soft_time_limit: IntPolicy = None,
+    concurrency: int | None = None,
+    rate: str | None = None,
+    priority: int | None = None,
 ) -> Callable[[Callable[P, R]], DurableTaskHandle[P, R]]:
     """Declare a durable task under a `"domain.action"` name, with its whole policy.
 
     The function takes JSON keyword arguments (ids, not objects) and may run more than
     once: it re-reads its rows and skips work already done.
+
+    `concurrency` (jobs at once) and `rate` ("100/m") are global limits, held across
+    every worker; a limit that cannot work raises ValueError here, with the reason.
     """
+    task_limits(name, concurrency, rate)
+    if priority is not None:
+        check_priority(name, priority)
     policy = TaskPolicy(
         name=name,
         queue=queue,
@@ -164,6 +193,9 @@ def task(
         jitter=jitter,
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
+        concurrency=concurrency,
+        rate=rate,
+        priority=priority,
     )
 
     def declare(function: Callable[P, R]) -> DurableTaskHandle[P, R]:
@@ -188,6 +220,17 @@ def _path(function: Callable[..., Any]) -> str:
 
 def declared_tasks() -> list[DurableTaskHandle[Any, Any]]:
     return list(_declared.values())
+
+
+def check_priority(name: str, priority: int) -> None:
+    if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 9:
+        raise ValueError(f"{name}: priority={priority!r} must be a whole number from 0 to 9")
+
+
+def limits_of(name: str) -> TaskLimits | None:
+    """The global limits of a task declared in this process, if it has any."""
+    handle = _declared.get(name)
+    return None if handle is None else handle.policy.limits
 
 
 def register(celery: "Celery", settings: JobsSettings, handle: DurableTaskHandle[Any, Any]) -> None:

@@ -57,3 +57,10 @@ def _publish_committed_jobs(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_rolled_back_jobs(session: Session) -> None:
     session.info.pop(_AFTER_COMMIT, None)
+
+
+def take_messages_to_publish(session: Session) -> list[JobMessage]:
+    """The jobs this transaction would publish after its commit, left for the caller to
+    publish itself (a short-lived process that cannot wait for the background thread)."""
+    messages: list[JobMessage] = session.info.pop(_AFTER_COMMIT, [])
+    return messages

@@ -46,6 +46,8 @@ class ClaimRefusal(StrEnum):
     FINISHED = "finished"
     RUNNING_ELSEWHERE = "running elsewhere"
     TOO_MANY_WORKER_LOSSES = "too many worker losses"
+    # Back in the outbox, due later: its task is at its concurrency or rate limit.
+    OVER_LIMIT = "held back by its task's limit"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def add_job(
         max_attempts=spec.max_attempts(settings),
         request_id=request_id_var.get(),
         traceparent=traceparent,
+        priority=spec.priority,
     )
     session.add(job)
     session.flush()
@@ -326,10 +329,14 @@ def mark_unrunnable(session: Session, job_id: uuid.UUID, reason: str) -> bool:
     return _changed(result)
 
 
-def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
+def mark_published(session: Session, job_ids: list[uuid.UUID], *, held_too: bool = False) -> None:
+    """Record jobs as handed to the broker. A job its task's limit put back into the
+    outbox since (`limit_hold`) is left there, unless `held_too`: that mark comes late,
+    from a publish before the hold (the relay's rows are locked, so its marks never do)."""
+    held_ok = literal(True) if held_too else Job.limit_hold.is_(None)
     session.execute(
         update(Job)
-        .where(Job.id.in_(job_ids), Job.published_at.is_(None))
+        .where(Job.id.in_(job_ids), Job.published_at.is_(None), held_ok)
         .values(published_at=func.now())
     )
 

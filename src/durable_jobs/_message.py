@@ -14,7 +14,16 @@ class JobMessage:
     queue: str
     retries: int
     traceparent: str | None = None
+    priority: int | None = None
 
     @classmethod
     def of(cls, job: Job) -> "JobMessage":
-        return cls(str(job.id), job.task_name, job.kwargs, job.queue, job.retries, job.traceparent)
+        return cls(
+            str(job.id),
+            job.task_name,
+            job.kwargs,
+            job.queue,
+            job.retries,
+            job.traceparent,
+            job.priority,
+        )

@@ -6,8 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Index, Integer, String, Text, func, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Boolean, DateTime, Index, Integer, SmallInteger, String, Text, func, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -96,6 +96,10 @@ class Job(LedgerBase):
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why the job waits in the outbox past its task's limit (a LimitHold), or None.
+    limit_hold: Mapped[str | None] = mapped_column(String(20))
+    # 0-9, smaller first; None: the default, 0.
+    priority: Mapped[int | None] = mapped_column(SmallInteger)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
@@ -140,3 +144,34 @@ class WorkerHeartbeat(LedgerBase):
     stuck_jobs: Mapped[int] = mapped_column(Integer, default=0)
     broker_connected: Mapped[bool] = mapped_column(Boolean, default=False)
     loop_stalled: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LimitHold(StrEnum):
+    """What a job over its task's limit waits for."""
+
+    CONCURRENCY = "concurrency"
+    RATE = "rate"
+
+
+# The limited claim counts a task's started jobs, and wakes its held ones, from these.
+Index("ix_jobs_started_task", Job.task_name, postgresql_where=text("state = 'started'"))
+Index(
+    "ix_jobs_limit_hold",
+    Job.task_name,
+    Job.created_at,
+    postgresql_where=text("limit_hold IS NOT NULL"),
+)
+
+
+class TaskLimitState(LedgerBase):
+    """One row per limited task: locked by every claim of that task, so limits are counted
+    one claim at a time across all workers, and the task's latest start times (its rate
+    window)."""
+
+    __tablename__ = "task_limits"
+
+    task_name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    # Ascending; at most the rate's count of them.
+    starts: Mapped[list[datetime]] = mapped_column(
+        ARRAY(DateTime(timezone=True)), server_default="{}"
+    )

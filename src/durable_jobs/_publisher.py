@@ -18,8 +18,10 @@ from kombu.exceptions import OperationalError
 from opentelemetry.trace import SpanKind, Tracer
 
 from durable_jobs import _ledger as ledger
+from durable_jobs._broker import broker_priority
 from durable_jobs._db import Database
 from durable_jobs._message import JobMessage
+from durable_jobs._settings import AMQP_SCHEMES
 from durable_jobs._tracing import job_step_span
 
 logger = logging.getLogger(__name__)
@@ -43,11 +45,13 @@ def publish(
     Stops at the first failure: with the broker gone the rest would fail too.
     """
     published: list[JobMessage] = []
+    amqp = str(celery_app.conf.broker_url).startswith(AMQP_SCHEMES)
     with celery_app.producer_or_acquire() as producer:
         for message in messages:
+            priority = broker_priority(message.priority, amqp=amqp)
             try:
                 if tracer is None or message.traceparent is None:
-                    _send(celery_app, producer, message)
+                    _send(celery_app, producer, message, priority)
                 else:
                     with job_step_span(
                         tracer,
@@ -56,7 +60,7 @@ def publish(
                         message.traceparent,
                         {"job.id": message.job_id, "messaging.destination.name": message.queue},
                     ):
-                        _send(celery_app, producer, message)
+                        _send(celery_app, producer, message, priority)
             except PUBLISH_ERRORS as exc:
                 logger.warning(
                     "Publishing job %s failed, the relay will retry: %s",
@@ -68,7 +72,7 @@ def publish(
     return published
 
 
-def _send(celery_app: Celery, producer: Any, message: JobMessage) -> None:
+def _send(celery_app: Celery, producer: Any, message: JobMessage, priority: int | None) -> None:
     celery_app.send_task(
         message.task_name,
         kwargs=message.kwargs,
@@ -76,6 +80,7 @@ def _send(celery_app: Celery, producer: Any, message: JobMessage) -> None:
         queue=message.queue,
         retries=message.retries,
         producer=producer,
+        priority=priority,
     )
 
 

@@ -34,7 +34,8 @@ def relay_pending_jobs(min_age_seconds: float | None = None) -> int:
         runtime = current()
         published = publish(runtime.celery, [JobMessage.of(job) for job in jobs], runtime.tracer)
         if published:
-            ledger.mark_published(session, [uuid.UUID(m.job_id) for m in published])
+            ids = [uuid.UUID(m.job_id) for m in published]
+            ledger.mark_published(session, ids, held_too=True)
     if published:
         logger.info("Relayed %d of %d unpublished jobs", len(published), len(jobs))
     return len(published)

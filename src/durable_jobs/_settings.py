@@ -14,6 +14,8 @@ from sqlalchemy.engine import make_url
 # libpq's names for the TLS parameters of a PostgreSQL connection.
 DATABASE_TLS_PARAMETERS = ("sslmode", "sslrootcert", "sslcert", "sslkey")
 
+AMQP_SCHEMES = ("amqp://", "amqps://", "pyamqp://")
+
 
 class JobsSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
@@ -215,7 +217,7 @@ class JobsSettings(BaseSettings):
 
     @property
     def broker_is_amqp(self) -> bool:
-        return self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+        return self.broker_url.startswith(AMQP_SCHEMES)
 
     @property
     def broker_uses_tls(self) -> bool:

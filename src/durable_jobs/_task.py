@@ -27,7 +27,9 @@ from opentelemetry.trace import SpanKind
 from durable_jobs import _ledger as ledger
 from durable_jobs import _metrics as metrics
 from durable_jobs._context import job_id_var, request_id_var
+from durable_jobs._declare import limits_of
 from durable_jobs._infrastructure import is_infrastructure_error
+from durable_jobs._limits import any_held_for_a_slot, claim_within_limits, wake_held_jobs
 from durable_jobs._models import JobState
 from durable_jobs._progress import JobCancelled, running
 from durable_jobs._runtime import autocommit, current, settings, transaction
@@ -51,7 +53,7 @@ class DurableTask(Task):  # type: ignore[type-arg]
         try:
             holder = ledger.Holder(self.request.hostname or socket.gethostname(), os.getpid())
             try:
-                claim = _ledger_write(lambda: _claim(job_id, holder))
+                claim = _ledger_write(lambda: _claim_within_limits(job_id, holder, self.name))
             except Exception as exc:
                 if not is_infrastructure_error(exc):
                     raise
@@ -67,6 +69,7 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 return None
             metrics.attempt_started(self.name, claim.attempt, claim.waited_seconds)
             request_token = request_id_var.set(claim.request_id)
+            stopped = False
             try:
                 if claim.traceparent is None or (tracer := current().tracer) is None:
                     return self._run_attempt(job_id, claim.attempt, args, kwargs)
@@ -79,8 +82,16 @@ class DurableTask(Task):  # type: ignore[type-arg]
                     {"job.id": str(job_id), "job.attempt": claim.attempt},
                 ):
                     return self._run_attempt(job_id, claim.attempt, args, kwargs)
+            except (SystemExit, KeyboardInterrupt):
+                # The pool process is being stopped: the job keeps its slot until its
+                # lease runs out.
+                stopped = True
+                raise
             finally:
                 request_id_var.reset(request_token)
+                if not stopped:
+                    # The outcome is written: the slot is free for a job waiting for it.
+                    _wake_held_jobs(self.name)
         finally:
             job_id_var.reset(job_token)
 
@@ -305,6 +316,38 @@ def _mark_retrying(job_id: uuid.UUID, attempt: int, error: str, countdown: float
 def _unpublish(job_id: uuid.UUID) -> None:
     with autocommit() as connection:
         ledger.mark_unpublished(connection, job_id)
+
+
+def _claim_within_limits(job_id: uuid.UUID, holder: ledger.Holder, task_name: str) -> ledger.Claim:
+    limits = limits_of(task_name)
+    if limits is None:
+        return _claim(job_id, holder)
+    with transaction() as session:
+        claim = claim_within_limits(session, job_id, task_name, limits, holder, process_is_gone)
+    if claim.refusal is ledger.ClaimRefusal.OVER_LIMIT:
+        # A slot freed while the hold was being written finds no held job to wake.
+        _wake_held_jobs(task_name)
+    return claim
+
+
+def _wake_held_jobs(task_name: str) -> None:
+    """An attempt of a concurrency-limited task ended and its outcome is written: publish
+    the oldest jobs waiting for a slot, one per free slot. Best effort: held jobs are
+    re-checked after a lease anyway."""
+    limits = limits_of(task_name)
+    if limits is None or limits.concurrency is None:
+        return
+    try:
+        with autocommit() as connection:
+            if not any_held_for_a_slot(connection, task_name):
+                return
+        with transaction() as session:
+            messages = wake_held_jobs(session, task_name, limits.concurrency)
+    except Exception as exc:
+        logger.warning("Could not wake jobs held by %s's limit: %s", task_name, _describe(exc))
+        return
+    if messages:
+        current().publisher.submit(messages)
 
 
 def _claim(job_id: uuid.UUID, holder: ledger.Holder) -> ledger.Claim:

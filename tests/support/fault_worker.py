@@ -21,7 +21,10 @@ from app.core.db import autocommit, transaction
 from app.tasks.example_tasks import send_welcome_email
 from app.worker import celery_app
 from durable_jobs import task
-from tests.support import result_tasks  # noqa: F401  (its tasks, for the test workers)
+from tests.support import (
+    limited_tasks,  # noqa: F401  (the limits tests' tasks)
+    result_tasks,  # noqa: F401  (its tasks, for the test workers)
+)
 from tests.support.effects import record_effect, record_execution
 
 __all__ = ["celery_app"]

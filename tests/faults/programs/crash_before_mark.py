@@ -14,7 +14,7 @@ from durable_jobs import relay_pending_jobs
 from tests.faults.programs import CRASHED
 
 
-def die(session: Session, job_ids: list[uuid.UUID]) -> None:
+def die(session: Session, job_ids: list[uuid.UUID], *, held_too: bool = False) -> None:
     os._exit(CRASHED)
 
 
