@@ -6,12 +6,13 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
 from durable_jobs import _runtime
-from durable_jobs._enqueue import add_and_publish_after_commit
+from durable_jobs._enqueue import JobOptions, add_and_publish_after_commit
 from durable_jobs._models import Job
 from durable_jobs._settings import JobsSettings
 
@@ -109,6 +110,22 @@ class DurableTaskHandle(Generic[P, R]):
         arguments = self.arguments(*args, **kwargs)
         return add_and_publish_after_commit(session, self.policy, arguments)
 
+    def options(
+        self,
+        *,
+        run_at: datetime | None = None,
+        countdown: float | None = None,
+    ) -> "EnqueueWith[P, R]":
+        """This task with options for its next enqueues:
+        `task.options(run_at=...).enqueue(session, user_id=1)`.
+
+        The options live apart from the task's own arguments, so no option name can clash
+        with a keyword the task takes, and `enqueue` stays typed by the function.
+        `run_at` (timezone-aware) or `countdown` (seconds) schedule the job: it waits in
+        the ledger and the relay publishes it when due; a time already past runs it now.
+        """
+        return EnqueueWith(self, JobOptions(run_at=run_at, countdown=countdown))
+
     def arguments(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The call as the keyword arguments the message carries (JSON values only)."""
         try:
@@ -132,6 +149,21 @@ class DurableTaskHandle(Generic[P, R]):
     def request(self) -> Any:
         """Celery's request of the attempt running now (its id, its retries)."""
         return self.celery_task.request
+
+
+class EnqueueWith(Generic[P, R]):
+    """A declared task with options for its enqueues (see `DurableTaskHandle.options`)."""
+
+    def __init__(self, handle: DurableTaskHandle[P, R], options: JobOptions) -> None:
+        self.handle = handle
+        self.job_options = options
+
+    def enqueue(self, session: Session, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """`DurableTaskHandle.enqueue`, with these options."""
+        arguments = self.handle.arguments(*args, **kwargs)
+        return add_and_publish_after_commit(
+            session, self.handle.policy, arguments, self.job_options
+        )
 
 
 _declared: dict[str, DurableTaskHandle[Any, Any]] = {}

@@ -1,5 +1,8 @@
 """`enqueue`: the one way a job starts, inside the caller's transaction."""
 
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
@@ -16,16 +19,51 @@ if TYPE_CHECKING:
 _AFTER_COMMIT = "jobs_to_publish"
 
 
+@dataclass(frozen=True)
+class JobOptions:
+    """When a job runs: at `run_at` (an aware datetime) or `countdown` seconds from now.
+    None of them, or a time already past, runs it now.
+    """
+
+    run_at: datetime | None = None
+    countdown: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.run_at is not None and self.countdown is not None:
+            raise ValueError("give run_at or countdown, not both")
+        if self.run_at is not None and self.run_at.tzinfo is None:
+            raise ValueError("run_at must be timezone-aware (datetime.now(UTC) + ...)")
+        if self.countdown is not None and not math.isfinite(self.countdown):
+            raise ValueError(f"countdown must be a finite number of seconds, not {self.countdown}")
+
+    def due_at(self) -> datetime | None:
+        """The job's time if it is still to come; None to run it now."""
+        now = datetime.now(UTC)
+        if self.countdown is not None:
+            due = now + timedelta(seconds=self.countdown)
+        elif self.run_at is not None:
+            due = self.run_at
+        else:
+            return None
+        return due if due > now else None
+
+
+NOW = JobOptions()
+
+
 def add_and_publish_after_commit(
-    session: Session, policy: "TaskPolicy", kwargs: dict[str, Any]
+    session: Session, policy: "TaskPolicy", kwargs: dict[str, Any], options: JobOptions = NOW
 ) -> Job:
-    """Record a job in the caller's transaction; it is published once that commits.
+    """Record a job in the caller's transaction; it is published once that commits, or
+    by the relay once it is due when it is scheduled for later.
 
     Arguments must be JSON values (ids, not objects). A rollback drops the job with
     the rest of the transaction; a crash after commit leaves it to the relay.
     """
-    job = ledger.add_job(session, _runtime.settings(), policy, kwargs)
-    publish_after_commit(session, job)
+    due_at = options.due_at()
+    job = ledger.add_job(session, _runtime.settings(), policy, kwargs, due_at=due_at)
+    if due_at is None:
+        publish_after_commit(session, job)
     return job
 
 

@@ -5,7 +5,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 ERROR_TEXT_LIMIT = 2000
 RUNNABLE = (JobState.QUEUED, JobState.RETRYING)
+# The states of a job the relay may (re)publish from the outbox.
+OUTBOX_STATES = (JobState.SCHEDULED, JobState.QUEUED, JobState.RETRYING, JobState.STARTED)
 
 # Single guarded statements run on a session or on an autocommit connection alike.
 Executor = Session | Connection
@@ -66,14 +68,22 @@ class Holder:
 
 
 def add_job(
-    session: Session, settings: JobsSettings, spec: "TaskPolicy", kwargs: dict[str, Any]
+    session: Session,
+    settings: JobsSettings,
+    spec: "TaskPolicy",
+    kwargs: dict[str, Any],
+    *,
+    due_at: datetime | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> Job:
+    """Add a job to the outbox: to publish now, or, with `due_at`, scheduled for then."""
     job = Job(
-        id=uuid.uuid4(),
+        id=job_id or uuid.uuid4(),
         task_name=spec.name,
         kwargs=kwargs,
         queue=spec.queue_for(settings),
-        state=JobState.QUEUED,
+        state=JobState.QUEUED if due_at is None else JobState.SCHEDULED,
+        next_attempt_at=due_at,
         attempts=0,
         worker_losses=0,
         retries=0,
@@ -163,7 +173,8 @@ def mark_failed(session: Executor, job_id: uuid.UUID, attempt: int, error: str) 
 def mark_retrying(
     session: Executor, job_id: uuid.UUID, attempt: int, error: str, countdown: float
 ) -> bool:
-    """Record that the attempt failed and another is scheduled `countdown` seconds on."""
+    """Record that the attempt failed and another is due `countdown` seconds on: back in
+    the outbox, for the relay to publish then (no message waits in the broker meanwhile)."""
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.state == JobState.STARTED, Job.attempts == attempt)
@@ -173,7 +184,7 @@ def mark_retrying(
             lease_expires_at=None,
             retries=Job.retries + 1,
             next_attempt_at=func.now() + timedelta(seconds=countdown),
-            published_at=func.now(),
+            published_at=None,
         )
     )
     return _changed(result)
@@ -237,11 +248,21 @@ def mark_unrunnable(session: Session, job_id: uuid.UUID, reason: str) -> bool:
     return _changed(result)
 
 
-def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
+def mark_published(
+    session: Session, job_ids: list[uuid.UUID], states: tuple[JobState, ...] = OUTBOX_STATES
+) -> None:
+    """Record the jobs as handed to the broker, those still in one of `states`."""
     session.execute(
         update(Job)
-        .where(Job.id.in_(job_ids), Job.published_at.is_(None))
-        .values(published_at=func.now())
+        .where(Job.id.in_(job_ids), Job.published_at.is_(None), Job.state.in_(states))
+        .values(
+            published_at=func.now(),
+            # A scheduled job whose time came is queued like any other once published.
+            state=case(
+                (Job.state == JobState.SCHEDULED, literal(JobState.QUEUED.value)),
+                else_=Job.state,
+            ),
+        )
     )
 
 
@@ -252,15 +273,32 @@ def lock_unpublished(session: Session, limit: int, min_age_seconds: float) -> li
             select(Job)
             .where(
                 Job.published_at.is_(None),
-                Job.created_at <= func.now() - timedelta(seconds=min_age_seconds),
+                or_(
+                    Job.created_at <= func.now() - timedelta(seconds=min_age_seconds),
+                    # A job with a time of its own was never the API's to publish.
+                    Job.next_attempt_at.is_not(None),
+                ),
                 or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= func.now()),
-                Job.state.in_([JobState.QUEUED, JobState.RETRYING, JobState.STARTED]),
+                Job.state.in_(OUTBOX_STATES),
             )
             .order_by(Job.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
     )
+
+
+def seconds_until_next_due(session: Session) -> float | None:
+    """How long until the next job of the outbox falls due (a scheduled job, a retry);
+    None when none waits for a time still to come."""
+    seconds = session.scalar(
+        select(func.extract("epoch", func.min(Job.next_attempt_at) - func.clock_timestamp())).where(
+            Job.published_at.is_(None),
+            Job.next_attempt_at > func.now(),
+            Job.state.in_(OUTBOX_STATES),
+        )
+    )
+    return None if seconds is None else max(0.0, float(seconds))
 
 
 def requeue_abandoned(session: Session) -> int:

@@ -18,6 +18,7 @@ from kombu.exceptions import OperationalError
 from durable_jobs import _ledger as ledger
 from durable_jobs._db import Database
 from durable_jobs._message import JobMessage
+from durable_jobs._models import JobState
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,9 @@ class BackgroundPublisher:
                 unmarked += published
                 if unmarked and (time.monotonic() >= mark_at or len(unmarked) >= BATCH_LIMIT):
                     with self._database.transaction() as session:
-                        ledger.mark_published(session, unmarked)
+                        # Queued only: a job that ran and is back in the outbox for a
+                        # retry since (retrying, published_at NULL) is the relay's to send.
+                        ledger.mark_published(session, unmarked, (JobState.QUEUED,))
                     unmarked = []
             except Exception:
                 logger.exception("Publishing %d jobs failed; the relay will retry", len(batch))

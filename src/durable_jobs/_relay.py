@@ -1,4 +1,5 @@
-"""The relay: publishes what the outbox still holds and re-queues abandoned jobs.
+"""The relay: publishes what the outbox still holds, each scheduled job and retry once it
+is due, and re-queues abandoned jobs.
 
 Run it with `run_relay`; several relays may run side by side, as
 rows are claimed with FOR UPDATE SKIP LOCKED.
@@ -7,6 +8,7 @@ rows are claimed with FOR UPDATE SKIP LOCKED.
 import logging
 import signal
 import threading
+import time
 import uuid
 from types import FrameType
 
@@ -47,21 +49,31 @@ def requeue_abandoned_jobs() -> int:
     return count
 
 
+def seconds_until_next_due() -> float | None:
+    with transaction() as session:
+        return ledger.seconds_until_next_due(session)
+
+
 def run_forever(stop: threading.Event) -> None:
     settings = current().settings
-    logger.info(
-        "Relay started (every %.1fs, batches of %d)",
-        settings.relay_interval_seconds,
-        settings.relay_batch_size,
-    )
+    interval = settings.relay_interval_seconds
+    logger.info("Relay started (every %.1fs, batches of %d)", interval, settings.relay_batch_size)
+    sweep_at = 0.0
     while not stop.is_set():
+        wait = interval
         try:
-            requeue_abandoned_jobs()
+            if time.monotonic() >= sweep_at:
+                requeue_abandoned_jobs()
+                sweep_at = time.monotonic() + interval
             while relay_pending_jobs() == settings.relay_batch_size and not stop.is_set():
                 pass
+            # Wake when the next scheduled job or retry falls due, not a whole interval on.
+            due_in = seconds_until_next_due()
+            if due_in is not None:
+                wait = min(wait, due_in)
         except Exception:
             logger.exception("Relay pass failed; trying again")
-        stop.wait(settings.relay_interval_seconds)
+        stop.wait(wait)
     logger.info("Relay stopped")
 
 

@@ -60,7 +60,7 @@ def list_jobs(
 
 
 RETRYABLE = (JobState.FAILED,)
-CANCELLABLE = (JobState.QUEUED, JobState.RETRYING)
+CANCELLABLE = (JobState.SCHEDULED, JobState.QUEUED, JobState.RETRYING)
 
 
 def retry_job(session: Session, job_id: uuid.UUID) -> Job:

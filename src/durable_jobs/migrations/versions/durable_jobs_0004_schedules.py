@@ -1,0 +1,31 @@
+"""Scheduled jobs, unique jobs and periodic schedules: jobs due later are found by their
+time (ix_jobs_due); job_unique_keys holds each unique key; job_schedules and
+job_schedule_ticks hold the periodic schedules and the one job of each tick
+
+Revision ID: durable_jobs_0004_schedules
+Revises: durable_jobs_0002
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "durable_jobs_0004_schedules"
+down_revision: str | None = "durable_jobs_0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_jobs_due",
+        "jobs",
+        ["next_attempt_at"],
+        unique=False,
+        postgresql_where=sa.text("published_at IS NULL AND next_attempt_at IS NOT NULL"),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_jobs_due", table_name="jobs")
