@@ -29,7 +29,7 @@ DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/0"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--jobs", type=int, default=10_000)
-    parser.add_argument("--spread", type=float, default=30.0, help="seconds the times span")
+    parser.add_argument("--spread", type=float, default=120.0, help="seconds the times span")
     parser.add_argument("--lead", type=float, default=20.0, help="seconds to the first time")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--broker-url", default=DEFAULT_BROKER_URL)
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     ensure_database_exists(args.database_url)
     upgrade_to_head()
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE jobs"))
+        connection.execute(text("TRUNCATE jobs, job_unique_keys"))
 
     first = datetime.now(UTC) + timedelta(seconds=args.lead)
     step = args.spread / max(1, args.jobs - 1)

@@ -12,7 +12,7 @@ from durable_jobs._api import jobs_router, ledger_page_router
 from durable_jobs._broker import dead_letter_queue_name
 from durable_jobs._celery import create_celery, discard_celery
 from durable_jobs._context import job_id_var, request_id_var
-from durable_jobs._declare import DurableTaskHandle, FromSettings, TaskPolicy, task
+from durable_jobs._declare import DurableTaskHandle, EnqueueWith, FromSettings, TaskPolicy, task
 from durable_jobs._health import WorkerReport, WorkerState, worker_reports
 from durable_jobs._inspection import BrokerUnavailable, WorkerInfo, connected_workers, ping_broker
 from durable_jobs._metrics import JobsCollector
@@ -31,6 +31,7 @@ from durable_jobs._service import (
 )
 from durable_jobs._settings import JobsSettings
 from durable_jobs._task import DurableTask
+from durable_jobs._unique import UNIQUE_KEY_MAX_LENGTH
 
 # Put this directory in the host's Alembic `version_locations`; its branch is "durable_jobs".
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations" / "versions"
@@ -48,6 +49,7 @@ __all__ = [
     "BrokerUnavailable",
     "DurableTask",
     "DurableTaskHandle",
+    "EnqueueWith",
     "FromSettings",
     "InvalidCursor",
     "Job",
@@ -59,6 +61,7 @@ __all__ = [
     "JobsCollector",
     "JobsSettings",
     "LedgerBase",
+    "UNIQUE_KEY_MAX_LENGTH",
     "TaskPolicy",
     "WorkerHeartbeat",
     "WorkerInfo",

@@ -6,7 +6,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
@@ -115,6 +115,8 @@ class DurableTaskHandle(Generic[P, R]):
         *,
         run_at: datetime | None = None,
         countdown: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | timedelta | None = None,
     ) -> "EnqueueWith[P, R]":
         """This task with options for its next enqueues:
         `task.options(run_at=...).enqueue(session, user_id=1)`.
@@ -123,8 +125,19 @@ class DurableTaskHandle(Generic[P, R]):
         with a keyword the task takes, and `enqueue` stays typed by the function.
         `run_at` (timezone-aware) or `countdown` (seconds) schedule the job: it waits in
         the ledger and the relay publishes it when due; a time already past runs it now.
+        `unique_key` (at most 200 characters) makes the enqueue return the task's job
+        that holds the key, if one does, instead of writing a new one: held while that
+        job is unfinished, or for `unique_for` (seconds or a timedelta) from its enqueue.
         """
-        return EnqueueWith(self, JobOptions(run_at=run_at, countdown=countdown))
+        period = (
+            timedelta(seconds=unique_for) if isinstance(unique_for, int | float) else unique_for
+        )
+        return EnqueueWith(
+            self,
+            JobOptions(
+                run_at=run_at, countdown=countdown, unique_key=unique_key, unique_for=period
+            ),
+        )
 
     def arguments(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The call as the keyword arguments the message carries (JSON values only)."""

@@ -1,6 +1,7 @@
 """`enqueue`: the one way a job starts, inside the caller's transaction."""
 
 import math
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ from durable_jobs import _ledger as ledger
 from durable_jobs import _runtime
 from durable_jobs._message import JobMessage
 from durable_jobs._models import Job
+from durable_jobs._unique import check_unique_key, claim_unique_key
 
 if TYPE_CHECKING:
     from durable_jobs._declare import TaskPolicy
@@ -23,12 +25,25 @@ _AFTER_COMMIT = "jobs_to_publish"
 class JobOptions:
     """When a job runs: at `run_at` (an aware datetime) or `countdown` seconds from now.
     None of them, or a time already past, runs it now.
+
+    With `unique_key`, an enqueue while another job of the task holds the key returns
+    that job and writes nothing: the key is held while its job is unfinished, or for
+    `unique_for` (seconds or a timedelta) from the enqueue whatever the job does.
     """
 
     run_at: datetime | None = None
     countdown: float | None = None
+    unique_key: str | None = None
+    unique_for: timedelta | None = None
 
     def __post_init__(self) -> None:
+        if self.unique_key is not None:
+            check_unique_key(self.unique_key)
+        if self.unique_for is not None:
+            if self.unique_key is None:
+                raise ValueError("unique_for needs a unique_key")
+            if self.unique_for <= timedelta(0):
+                raise ValueError(f"unique_for must be a positive period, not {self.unique_for}")
         if self.run_at is not None and self.countdown is not None:
             raise ValueError("give run_at or countdown, not both")
         if self.run_at is not None and self.run_at.tzinfo is None:
@@ -61,7 +76,16 @@ def add_and_publish_after_commit(
     the rest of the transaction; a crash after commit leaves it to the relay.
     """
     due_at = options.due_at()
-    job = ledger.add_job(session, _runtime.settings(), policy, kwargs, due_at=due_at)
+    job_id = uuid.uuid4()
+    if options.unique_key is not None:
+        holder = claim_unique_key(
+            session, policy.name, options.unique_key, job_id, options.unique_for
+        )
+        if holder != job_id:
+            existing = session.get(Job, holder)
+            assert existing is not None, "the job holding a unique key exists"
+            return existing
+    job = ledger.add_job(session, _runtime.settings(), policy, kwargs, due_at=due_at, job_id=job_id)
     if due_at is None:
         publish_after_commit(session, job)
     return job

@@ -25,7 +25,20 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("published_at IS NULL AND next_attempt_at IS NOT NULL"),
     )
+    op.create_table(
+        "job_unique_keys",
+        sa.Column("task_name", sa.String(length=200), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("job_id", sa.Uuid(), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["jobs.id"], ondelete="CASCADE", deferrable=True, initially="DEFERRED"
+        ),
+        sa.PrimaryKeyConstraint("task_name", "key"),
+    )
+    op.create_index("ix_job_unique_keys_job_id", "job_unique_keys", ["job_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("job_unique_keys")
     op.drop_index("ix_jobs_due", table_name="jobs")
