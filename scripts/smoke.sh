@@ -209,7 +209,7 @@ for row in rows:
             problems.append(f"migrate: {state}, exit code {exit_code}")
     elif state != "running" or health != "healthy":
         problems.append(f"{service}: {state} {health or 'without a health check'}")
-expected = {"db", "redis", "migrate", "api", "worker", "relay", "beat", "flower"}
+expected = {"db", "redis", "migrate", "api", "worker", "relay", "flower"}
 if sys.argv[2] == "rabbitmq":
     expected.add("rabbitmq")
 missing = sorted(expected - {row["Service"] for row in rows})
@@ -227,13 +227,13 @@ for service_port in "${published_ports[@]}"; do
         fail "$service_port is published on the host as $host_port"
     fi
 done
-for service in api worker relay beat flower; do
+for service in api worker relay flower; do
     uid="$(compose exec -T "$service" id -u)" || fail "docker compose exec $service id -u failed"
     [[ "$uid" != 0 ]] || fail "$service runs as root"
 done
 redis_reply="$(compose exec -T redis env -u REDISCLI_AUTH redis-cli ping 2>&1 || true)"
 [[ "$redis_reply" == *NOAUTH* ]] || fail "Redis answered a client without its password: $redis_reply"
-echo "not published: ${published_ports[*]}; api, worker, relay, beat, flower run as non-root; Redis: $redis_reply"
+echo "not published: ${published_ports[*]}; api, worker, relay, flower run as non-root; Redis: $redis_reply"
 
 say "Metrics: /metrics answers in Prometheus format"
 metrics="$(curl -sS --max-time 10 "http://127.0.0.1:${API_PORT}/metrics")" || fail "GET /metrics failed"
@@ -392,13 +392,13 @@ echo "job $JOB_ID succeeded with 3 workers"
 SUMMARY+=("scale to 3 workers until healthy: ${scale_seconds}s; /health/workers lists 3")
 
 say "Logs: every line of every app container is JSON"
-for service in migrate api worker relay beat flower; do
+for service in migrate api worker relay flower; do
     service_logs --no-log-prefix "$service" >"$TMP/$service.log"
 done
 python3 - "$TMP" <<'PY' || fail "a container logged a line that is not JSON"
 import json, pathlib, sys
 problems, counts = [], []
-for service in ("migrate", "api", "worker", "relay", "beat", "flower"):
+for service in ("migrate", "api", "worker", "relay", "flower"):
     text = pathlib.Path(sys.argv[1], f"{service}.log").read_text()
     lines = [line for line in text.splitlines() if line.strip()]
     for line in lines:
@@ -415,7 +415,7 @@ for problem in problems[:20]:
 sys.exit(1 if problems else None)
 PY
 grep -q '"logger": "uvicorn.access"' "$TMP/api.log" || fail "no uvicorn access line in the API's logs"
-SUMMARY+=("logs: every line of migrate, api, worker, relay, beat and flower is JSON, access lines too")
+SUMMARY+=("logs: every line of migrate, api, worker, relay and flower is JSON, access lines too")
 
 say "Smoke test passed"
 for line in "${SUMMARY[@]}"; do

@@ -235,6 +235,10 @@ def declared_tasks() -> list[DurableTaskHandle[Any, Any]]:
     return list(_declared.values())
 
 
+def declared_task(name: str) -> DurableTaskHandle[Any, Any] | None:
+    return _declared.get(name)
+
+
 def register(celery: "Celery", settings: JobsSettings, handle: DurableTaskHandle[Any, Any]) -> None:
     # Lazy: the task binds to the app (and copies its config) when the app finalizes.
     celery.task(**handle.policy.celery_options(settings))(handle._function)

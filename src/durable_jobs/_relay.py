@@ -1,5 +1,5 @@
 """The relay: publishes what the outbox still holds, each scheduled job and retry once it
-is due, and re-queues abandoned jobs.
+is due, enqueues the ticks of periodic schedules, and re-queues abandoned jobs.
 
 Run it with `run_relay`; several relays may run side by side, as
 rows are claimed with FOR UPDATE SKIP LOCKED.
@@ -16,6 +16,11 @@ from durable_jobs import _ledger as ledger
 from durable_jobs._message import JobMessage
 from durable_jobs._publisher import publish
 from durable_jobs._runtime import current, transaction
+from durable_jobs._schedules import (
+    define_maintenance_schedules,
+    seconds_until_next_tick,
+    tick_schedules,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,12 +70,13 @@ def run_forever(stop: threading.Event) -> None:
             if time.monotonic() >= sweep_at:
                 requeue_abandoned_jobs()
                 sweep_at = time.monotonic() + interval
+            tick_schedules()
             while relay_pending_jobs() == settings.relay_batch_size and not stop.is_set():
                 pass
-            # Wake when the next scheduled job or retry falls due, not a whole interval on.
-            due_in = seconds_until_next_due()
-            if due_in is not None:
-                wait = min(wait, due_in)
+            # Wake when the next scheduled job, retry or tick falls due, not an interval on.
+            for due_in in (seconds_until_next_due(), seconds_until_next_tick()):
+                if due_in is not None:
+                    wait = min(wait, due_in)
         except Exception:
             logger.exception("Relay pass failed; trying again")
         stop.wait(wait)
@@ -78,7 +84,9 @@ def run_forever(stop: threading.Event) -> None:
 
 
 def run_relay() -> None:
-    """Run the relay in this process until SIGTERM or SIGINT; build the engine first."""
+    """Run the relay in this process until SIGTERM or SIGINT; build the engine first.
+
+    It defines the engine's own periodic schedules (the pruner, the reaper) as it starts."""
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -87,4 +95,5 @@ def run_relay() -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    define_maintenance_schedules()
     run_forever(stop)
