@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         queue = celery_app.amqp.queues[os.environ["TASK_DEFAULT_QUEUE"]]
 
         def arrived(_body: Any, message: Any) -> None:
-            arrivals[message.headers["id"]] = time.time()
+            job_id = message.headers["id"]
+            if job_id in run_at:  # not the relay's own periodic jobs (the reaper)
+                arrivals[job_id] = time.time()
             message.ack()
 
         with celery_app.connection_for_read() as connection:
