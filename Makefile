@@ -17,7 +17,7 @@ COMPOSE := COMPOSE_PROFILES=rabbitmq \
 	$(COMPOSE)
 endif
 
-.PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-beat logs-flower ps \
+.PHONY: help secrets up down scale logs logs-worker logs-api logs-relay logs-flower ps \
 	venv services services-down dev migrate test test-rabbitmq faults lint fmt smoke bench \
 	monitoring-check
 
@@ -45,11 +45,8 @@ logs-worker: secrets ## Follow the worker's logs
 logs-api: secrets ## Follow the API's logs
 	$(COMPOSE) logs -f api
 
-logs-relay: secrets ## Follow the outbox relay's logs
+logs-relay: secrets ## Follow the relay's logs (outbox, scheduled jobs, periodic schedules)
 	$(COMPOSE) logs -f relay
-
-logs-beat: secrets ## Follow Celery beat's logs
-	$(COMPOSE) logs -f beat
 
 logs-flower: secrets ## Follow Flower's logs
 	$(COMPOSE) logs -f flower

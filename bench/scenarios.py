@@ -101,7 +101,7 @@ class Bench:
         self.redis.delete(DONE_KEY, STARTS_KEY)
         with engine.begin() as connection:
             connection.execute(text("SET LOCAL lock_timeout = '20s'"))
-            connection.execute(text("TRUNCATE users, jobs, idempotency_keys"))
+            connection.execute(text("TRUNCATE users, jobs, job_unique_keys, idempotency_keys"))
 
     def purge_queue(self) -> None:
         self.redis.delete(*redis_queue_keys(self.queue))

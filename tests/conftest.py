@@ -71,7 +71,8 @@ def clean_state(database: None) -> Iterator[None]:
     with engine.begin() as connection:
         connection.execute(
             text(
-                "TRUNCATE users, jobs, idempotency_keys, worker_heartbeats, executions, effects"
+                "TRUNCATE users, jobs, job_unique_keys, job_schedules, job_schedule_ticks,"
+                " idempotency_keys, worker_heartbeats, executions, effects"
                 " RESTART IDENTITY"
             )
         )

@@ -30,7 +30,7 @@ def test_every_app_container_reads_the_env_file_and_sets_only_what_differs() -> 
         n: s for n, s in services("docker-compose.yml").items() if s["image"] == APP_IMAGE
     }
 
-    assert set(app_services) == {"migrate", "api", "worker", "relay", "beat", "flower"}
+    assert set(app_services) == {"migrate", "api", "worker", "relay", "flower"}
     for name, service in app_services.items():
         assert service["env_file"] == "${ENV_FILE:-.env}", name
         assert set(service["environment"]) <= CONTAINER_ONLY, name

@@ -36,7 +36,8 @@ def test_the_task_queue_is_a_quorum_queue_with_dead_letters_and_a_delivery_limit
     assert queues[name]["x-dead-letter-strategy"] == "at-least-once"
     assert queues[name]["x-delivery-limit"] == settings.broker_delivery_limit
     assert queues[f"{name}.dead"]["type"] == "quorum"
-    # Native delayed delivery: retry countdowns wait in the broker, not in a worker.
+    # Celery's native delayed delivery is declared (for a host's own countdowns); the
+    # engine's retries and scheduled jobs wait in the ledger instead.
     assert {f"celery_delayed_{level}" for level in range(28)} <= set(queues)
     assert "Global QoS is disabled" in worker.log()
 

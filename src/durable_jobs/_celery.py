@@ -141,16 +141,6 @@ def build_celery_config(settings: JobsSettings, queues: list[str] | None = None)
         "worker_send_task_events": settings.task_events,
         "task_send_sent_event": settings.task_events,
         "worker_hijack_root_logger": False,
-        "beat_schedule": {
-            "prune-finished-jobs": {
-                "task": "jobs.prune_finished",
-                "schedule": settings.prune_interval_seconds,
-            },
-            "reap-abandoned-jobs": {
-                "task": "jobs.reap_abandoned",
-                "schedule": settings.reaper_interval_seconds,
-            },
-        },
         "timezone": "UTC",
     }
     if amqp:

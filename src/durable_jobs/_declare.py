@@ -7,12 +7,13 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
 from durable_jobs import _runtime
-from durable_jobs._enqueue import add_and_publish_after_commit
+from durable_jobs._enqueue import JobOptions, add_and_publish_after_commit
 from durable_jobs._limits import TaskLimits, task_limits
 from durable_jobs._models import Job
 from durable_jobs._settings import JobsSettings
@@ -129,6 +130,35 @@ class DurableTaskHandle(Generic[P, R]):
         )
         return handle
 
+    def options(
+        self,
+        *,
+        run_at: datetime | None = None,
+        countdown: float | None = None,
+        unique_key: str | None = None,
+        unique_for: float | timedelta | None = None,
+    ) -> "EnqueueWith[P, R]":
+        """This task with options for its next enqueues:
+        `task.options(run_at=...).enqueue(session, user_id=1)`.
+
+        The options live apart from the task's own arguments, so no option name can clash
+        with a keyword the task takes, and `enqueue` stays typed by the function.
+        `run_at` (timezone-aware) or `countdown` (seconds) schedule the job: it waits in
+        the ledger and the relay publishes it when due; a time already past runs it now.
+        `unique_key` (at most 200 characters) makes the enqueue return the task's job
+        that holds the key, if one does, instead of writing a new one: held while that
+        job is unfinished, or for `unique_for` (seconds or a timedelta) from its enqueue.
+        """
+        period = (
+            timedelta(seconds=unique_for) if isinstance(unique_for, int | float) else unique_for
+        )
+        return EnqueueWith(
+            self,
+            JobOptions(
+                run_at=run_at, countdown=countdown, unique_key=unique_key, unique_for=period
+            ),
+        )
+
     def arguments(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """The call as the keyword arguments the message carries (JSON values only)."""
         try:
@@ -152,6 +182,21 @@ class DurableTaskHandle(Generic[P, R]):
     def request(self) -> Any:
         """Celery's request of the attempt running now (its id, its retries)."""
         return self.celery_task.request
+
+
+class EnqueueWith(Generic[P, R]):
+    """A declared task with options for its enqueues (see `DurableTaskHandle.options`)."""
+
+    def __init__(self, handle: DurableTaskHandle[P, R], options: JobOptions) -> None:
+        self.handle = handle
+        self.job_options = options
+
+    def enqueue(self, session: Session, *args: P.args, **kwargs: P.kwargs) -> Job:
+        """`DurableTaskHandle.enqueue`, with these options."""
+        arguments = self.handle.arguments(*args, **kwargs)
+        return add_and_publish_after_commit(
+            session, self.handle.policy, arguments, self.job_options
+        )
 
 
 _declared: dict[str, DurableTaskHandle[Any, Any]] = {}
@@ -231,6 +276,10 @@ def limits_of(name: str) -> TaskLimits | None:
     """The global limits of a task declared in this process, if it has any."""
     handle = _declared.get(name)
     return None if handle is None else handle.policy.limits
+
+
+def declared_task(name: str) -> DurableTaskHandle[Any, Any] | None:
+    return _declared.get(name)
 
 
 def register(celery: "Celery", settings: JobsSettings, handle: DurableTaskHandle[Any, Any]) -> None:

@@ -5,7 +5,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 ERROR_TEXT_LIMIT = 2000
 RUNNABLE = (JobState.QUEUED, JobState.RETRYING)
 _cancel_requested = Job.cancel_requested_at.is_not(None)
+# The states of a job the relay may (re)publish from the outbox.
+OUTBOX_STATES = (JobState.SCHEDULED, JobState.QUEUED, JobState.RETRYING, JobState.STARTED)
 
 # Single guarded statements run on a session or on an autocommit connection alike.
 Executor = Session | Connection
@@ -77,13 +79,18 @@ def add_job(
     spec: "TaskPolicy",
     kwargs: dict[str, Any],
     traceparent: str | None = None,
+    *,
+    due_at: datetime | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> Job:
+    """Add a job to the outbox: to publish now, or, with `due_at`, scheduled for then."""
     job = Job(
-        id=uuid.uuid4(),
+        id=job_id or uuid.uuid4(),
         task_name=spec.name,
         kwargs=kwargs,
         queue=spec.queue_for(settings),
-        state=JobState.QUEUED,
+        state=JobState.QUEUED if due_at is None else JobState.SCHEDULED,
+        next_attempt_at=due_at,
         attempts=0,
         worker_losses=0,
         retries=0,
@@ -248,7 +255,8 @@ def mark_failed(session: Executor, job_id: uuid.UUID, attempt: int, error: str) 
 def mark_retrying(
     session: Executor, job_id: uuid.UUID, attempt: int, error: str, countdown: float
 ) -> bool:
-    """Record that the attempt failed and another is scheduled `countdown` seconds on."""
+    """Record that the attempt failed and another is due `countdown` seconds on: back in
+    the outbox, for the relay to publish then (no message waits in the broker meanwhile)."""
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.state == JobState.STARTED, Job.attempts == attempt)
@@ -265,7 +273,8 @@ def mark_retrying(
             next_attempt_at=case(
                 (_cancel_requested, None), else_=func.now() + timedelta(seconds=countdown)
             ),
-            published_at=func.now(),
+            # Back in the outbox: the relay publishes it when due.
+            published_at=None,
         )
     )
     return _changed(result)
@@ -314,11 +323,6 @@ def schedule_infrastructure_retry(
     return None if row is None else JobState(row.state)
 
 
-def mark_unpublished(executor: Executor, job_id: uuid.UUID) -> None:
-    """Put a job back in the outbox, for the relay to publish (when it is due)."""
-    executor.execute(update(Job).where(Job.id == job_id).values(published_at=None))
-
-
 def mark_unrunnable(session: Session, job_id: uuid.UUID, reason: str) -> bool:
     """Fail a job no worker can run (its task is unknown, or its message was refused)."""
     result = session.execute(
@@ -329,15 +333,29 @@ def mark_unrunnable(session: Session, job_id: uuid.UUID, reason: str) -> bool:
     return _changed(result)
 
 
-def mark_published(session: Session, job_ids: list[uuid.UUID], *, held_too: bool = False) -> None:
-    """Record jobs as handed to the broker. A job its task's limit put back into the
-    outbox since (`limit_hold`) is left there, unless `held_too`: that mark comes late,
-    from a publish before the hold (the relay's rows are locked, so its marks never do)."""
+def mark_published(
+    session: Session,
+    job_ids: list[uuid.UUID],
+    states: tuple[JobState, ...] = OUTBOX_STATES,
+    *,
+    held_too: bool = False,
+) -> None:
+    """Record the jobs as handed to the broker, those still in one of `states`. A job its
+    task's limit put back into the outbox since (`limit_hold`) is left there, unless
+    `held_too`: that mark comes late, from a publish before the hold (the relay's rows
+    are locked, so its marks never do)."""
     held_ok = literal(True) if held_too else Job.limit_hold.is_(None)
     session.execute(
         update(Job)
-        .where(Job.id.in_(job_ids), Job.published_at.is_(None), held_ok)
-        .values(published_at=func.now())
+        .where(Job.id.in_(job_ids), Job.published_at.is_(None), Job.state.in_(states), held_ok)
+        .values(
+            published_at=func.now(),
+            # A scheduled job whose time came is queued like any other once published.
+            state=case(
+                (Job.state == JobState.SCHEDULED, literal(JobState.QUEUED.value)),
+                else_=Job.state,
+            ),
+        )
     )
 
 
@@ -348,15 +366,32 @@ def lock_unpublished(session: Session, limit: int, min_age_seconds: float) -> li
             select(Job)
             .where(
                 Job.published_at.is_(None),
-                Job.created_at <= func.now() - timedelta(seconds=min_age_seconds),
+                or_(
+                    Job.created_at <= func.now() - timedelta(seconds=min_age_seconds),
+                    # A job with a time of its own was never the API's to publish.
+                    Job.next_attempt_at.is_not(None),
+                ),
                 or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= func.now()),
-                Job.state.in_([JobState.QUEUED, JobState.RETRYING, JobState.STARTED]),
+                Job.state.in_(OUTBOX_STATES),
             )
             .order_by(Job.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
     )
+
+
+def seconds_until_next_due(session: Session) -> float | None:
+    """How long until the next job of the outbox falls due (a scheduled job, a retry);
+    None when none waits for a time still to come."""
+    seconds = session.scalar(
+        select(func.extract("epoch", func.min(Job.next_attempt_at) - func.clock_timestamp())).where(
+            Job.published_at.is_(None),
+            Job.next_attempt_at > func.now(),
+            Job.state.in_(OUTBOX_STATES),
+        )
+    )
+    return None if seconds is None else max(0.0, float(seconds))
 
 
 def requeue_abandoned(session: Session) -> int:

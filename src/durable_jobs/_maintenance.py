@@ -1,4 +1,4 @@
-"""Housekeeping tasks run by Celery beat."""
+"""Housekeeping tasks, on the engine's own periodic schedules (every relay defines them)."""
 
 import logging
 
@@ -20,8 +20,8 @@ def prune_finished_jobs() -> int:
 
 @task("jobs.reap_abandoned")
 def reap_abandoned_jobs() -> dict[str, int]:
-    """The relay's sweep, on beat's schedule: abandoned jobs still come back, and get
-    published, while the relay is down. Beside a running relay it finds nothing."""
+    """The relay's sweep, run from a worker on a periodic schedule: a backstop beside the
+    relay's own. Beside a running relay it finds nothing."""
     requeued = requeue_abandoned_jobs()
     published = 0
     while (batch := relay_pending_jobs(min_age_seconds=0)) > 0:

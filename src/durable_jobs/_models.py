@@ -17,6 +17,8 @@ class LedgerBase(DeclarativeBase):
 
 
 class JobState(StrEnum):
+    # Waiting in the ledger for its time (next_attempt_at); the relay publishes it then.
+    SCHEDULED = "scheduled"
     QUEUED = "queued"
     STARTED = "started"
     RETRYING = "retrying"
@@ -52,6 +54,11 @@ class Job(LedgerBase):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_unpublished", "created_at", postgresql_where=text("published_at IS NULL")),
+        Index(
+            "ix_jobs_due",
+            "next_attempt_at",
+            postgresql_where=text("published_at IS NULL AND next_attempt_at IS NOT NULL"),
+        ),
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_created", "created_at"),
         Index("ix_jobs_finished", "finished_at", postgresql_where=text("finished_at IS NOT NULL")),

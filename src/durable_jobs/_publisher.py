@@ -21,6 +21,7 @@ from durable_jobs import _ledger as ledger
 from durable_jobs._broker import broker_priority
 from durable_jobs._db import Database
 from durable_jobs._message import JobMessage
+from durable_jobs._models import JobState
 from durable_jobs._settings import AMQP_SCHEMES
 from durable_jobs._tracing import job_step_span
 
@@ -132,7 +133,9 @@ class BackgroundPublisher:
                 unmarked += published
                 if unmarked and (time.monotonic() >= mark_at or len(unmarked) >= BATCH_LIMIT):
                     with self._database.transaction() as session:
-                        ledger.mark_published(session, unmarked)
+                        # Queued only: a job that ran and is back in the outbox for a
+                        # retry since (retrying, published_at NULL) is the relay's to send.
+                        ledger.mark_published(session, unmarked, (JobState.QUEUED,))
                     unmarked = []
             except Exception:
                 logger.exception("Publishing %d jobs failed; the relay will retry", len(batch))

@@ -1,4 +1,5 @@
-"""The relay: publishes what the outbox still holds and re-queues abandoned jobs.
+"""The relay: publishes what the outbox still holds, each scheduled job and retry once it
+is due, enqueues the ticks of periodic schedules, and re-queues abandoned jobs.
 
 Run it with `run_relay`; several relays may run side by side, as
 rows are claimed with FOR UPDATE SKIP LOCKED.
@@ -7,6 +8,7 @@ rows are claimed with FOR UPDATE SKIP LOCKED.
 import logging
 import signal
 import threading
+import time
 import uuid
 from types import FrameType
 
@@ -14,6 +16,11 @@ from durable_jobs import _ledger as ledger
 from durable_jobs._message import JobMessage
 from durable_jobs._publisher import publish
 from durable_jobs._runtime import current, transaction
+from durable_jobs._schedules import (
+    define_maintenance_schedules,
+    seconds_until_next_tick,
+    tick_schedules,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,26 +56,39 @@ def requeue_abandoned_jobs() -> int:
     return count
 
 
+def seconds_until_next_due() -> float | None:
+    with transaction() as session:
+        return ledger.seconds_until_next_due(session)
+
+
 def run_forever(stop: threading.Event) -> None:
     settings = current().settings
-    logger.info(
-        "Relay started (every %.1fs, batches of %d)",
-        settings.relay_interval_seconds,
-        settings.relay_batch_size,
-    )
+    interval = settings.relay_interval_seconds
+    logger.info("Relay started (every %.1fs, batches of %d)", interval, settings.relay_batch_size)
+    sweep_at = 0.0
     while not stop.is_set():
+        wait = interval
         try:
-            requeue_abandoned_jobs()
+            if time.monotonic() >= sweep_at:
+                requeue_abandoned_jobs()
+                sweep_at = time.monotonic() + interval
+            tick_schedules()
             while relay_pending_jobs() == settings.relay_batch_size and not stop.is_set():
                 pass
+            # Wake when the next scheduled job, retry or tick falls due, not an interval on.
+            for due_in in (seconds_until_next_due(), seconds_until_next_tick()):
+                if due_in is not None:
+                    wait = min(wait, due_in)
         except Exception:
             logger.exception("Relay pass failed; trying again")
-        stop.wait(settings.relay_interval_seconds)
+        stop.wait(wait)
     logger.info("Relay stopped")
 
 
 def run_relay() -> None:
-    """Run the relay in this process until SIGTERM or SIGINT; build the engine first."""
+    """Run the relay in this process until SIGTERM or SIGINT; build the engine first.
+
+    It defines the engine's own periodic schedules (the pruner, the reaper) as it starts."""
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -77,4 +97,5 @@ def run_relay() -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
+    define_maintenance_schedules()
     run_forever(stop)

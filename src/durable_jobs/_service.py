@@ -63,7 +63,7 @@ def list_jobs(
 
 
 RETRYABLE = (JobState.FAILED,)
-CANCELLABLE = (JobState.QUEUED, JobState.RETRYING, JobState.STARTED)
+CANCELLABLE = (JobState.SCHEDULED, JobState.QUEUED, JobState.RETRYING, JobState.STARTED)
 
 
 def retry_job(session: Session, job_id: uuid.UUID) -> Job:

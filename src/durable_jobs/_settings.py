@@ -111,9 +111,15 @@ class JobsSettings(BaseSettings):
     relay_min_age_seconds: float = Field(default=2.0, ge=0)
     job_retention_days: float = Field(default=7, gt=0)
     failed_job_retention_days: float = Field(default=30, gt=0)
+    # The pruner and the reaper are periodic schedules (jobs.prune_finished,
+    # jobs.reap_abandoned) that every relay keeps at these intervals.
     prune_interval_seconds: float = Field(default=3600, gt=0)
-    # Beat's backstop for the relay: re-queue and publish abandoned jobs this often.
+    # The reaper re-queues and publishes abandoned jobs from a worker, a backstop beside
+    # the relay's own sweep.
     reaper_interval_seconds: float = Field(default=60, gt=0)
+    # A periodic schedule's tick this late (the relays were down) is missed: it runs once
+    # afterwards or is skipped, as the schedule says.
+    schedule_misfire_grace_seconds: float = Field(default=60, gt=0)
 
     # Worker probes: a heartbeat row per worker (and a file for the container's health
     # check) every WORKER_HEARTBEAT_SECONDS, written whether or not the broker answers.

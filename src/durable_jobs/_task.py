@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 from celery import Task
@@ -222,31 +223,19 @@ class DurableTask(Task):  # type: ignore[type-arg]
         max_retries: int | None = None,
         **options: Any,
     ) -> Any:
-        """Record the scheduled retry in the ledger before Celery publishes it, so the
-        new message can never be claimed ahead of that record."""
-        # Celery 5.7's native delayed delivery (RabbitMQ quorum queues) counts whole
-        # seconds and refuses a countdown that truncates to 0 (ValueError).
-        if countdown is not None and 0 < countdown < 1:
-            countdown = 1
+        """Record the retry in the ledger as due later, back in the outbox: the relay
+        publishes it when it is due. No countdown message waits meanwhile in a worker's
+        memory, Redis's unacknowledged set or a broker delay queue, so a retry an hour out
+        is as safe as one a second out. The attempt's message is acknowledged."""
         limit = self.max_retries if max_retries is None else max_retries
         current = _current_attempt.get()
         retries_left = limit is None or self.request.retries < limit
-        if current is not None and retries_left:
-            job_id, attempt = current
-            delay = self.default_retry_delay if countdown is None else countdown
-            if _ledger_write(lambda: _mark_retrying(job_id, attempt, _describe(exc), float(delay))):
-                metrics.retry_scheduled(self.name, "error")
-            logger.warning(
-                "Job %s (%s) attempt %d failed (%s); retry %d of %s in %.1fs",
-                job_id,
-                self.name,
-                attempt,
-                _describe(exc),
-                self.request.retries + 1,
-                limit,
-                float(delay),
-            )
-        try:
+        if current is None or not retries_left or self.request.called_directly:
+            # Not a ledger job (or out of retries): Celery's own retry, or its error.
+            # Celery 5.7's native delayed delivery (RabbitMQ quorum queues) counts whole
+            # seconds and refuses a countdown that truncates to 0 (ValueError).
+            if countdown is not None and 0 < countdown < 1:
+                countdown = 1
             return super().retry(
                 args=args,
                 kwargs=kwargs,
@@ -257,12 +246,32 @@ class DurableTask(Task):  # type: ignore[type-arg]
                 max_retries=max_retries,
                 **options,
             )
-        except Reject:
-            # Celery could not publish the retry (the broker is away) and drops the
-            # message: the ledger's outbox publishes it instead, once it is due.
-            if current is not None and retries_left:
-                _ledger_write(lambda: _unpublish(current[0]))
-            raise
+        job_id, attempt = current
+        delay = _retry_delay(eta, countdown, self.default_retry_delay)
+        if _ledger_write(lambda: _mark_retrying(job_id, attempt, _describe(exc), delay)):
+            metrics.retry_scheduled(self.name, "error")
+        logger.warning(
+            "Job %s (%s) attempt %d failed (%s); retry %d of %s in %.1fs",
+            job_id,
+            self.name,
+            attempt,
+            _describe(exc),
+            self.request.retries + 1,
+            limit,
+            delay,
+        )
+        retry = Retry(exc=exc, when=datetime.now(UTC) + timedelta(seconds=delay))
+        if throw:
+            raise retry
+        return retry
+
+
+def _retry_delay(eta: Any, countdown: float | None, default: float | None) -> float:
+    if countdown is None and isinstance(eta, datetime):
+        moment = eta if eta.tzinfo is not None else eta.replace(tzinfo=UTC)
+        return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+    seconds = countdown if countdown is not None else default
+    return max(0.0, float(seconds or 0))
 
 
 class ResultNotKept(Exception):
@@ -311,11 +320,6 @@ def _finish(write: Callable[..., T], job_id: uuid.UUID, attempt: int, *args: Any
 def _mark_retrying(job_id: uuid.UUID, attempt: int, error: str, countdown: float) -> bool:
     with transaction() as session:
         return ledger.mark_retrying(session, job_id, attempt, error, countdown)
-
-
-def _unpublish(job_id: uuid.UUID) -> None:
-    with autocommit() as connection:
-        ledger.mark_unpublished(connection, job_id)
 
 
 def _claim_within_limits(job_id: uuid.UUID, holder: ledger.Holder, task_name: str) -> ledger.Claim:

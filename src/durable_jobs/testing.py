@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,12 +21,14 @@ from pathlib import Path
 import pytest
 
 from durable_jobs._models import Job, JobState
+from durable_jobs._relay import run_forever
 from durable_jobs._runtime import transaction
 
 __all__ = [
     "WorkerProcess",
     "assert_job",
     "durable_celery_app",
+    "durable_relay",
     "durable_worker",
     "job_row",
     "start_worker",
@@ -166,3 +169,15 @@ def durable_worker(durable_celery_app: str) -> Iterator[WorkerProcess]:
     worker = start_worker(durable_celery_app)
     yield worker
     worker.stop()
+
+
+@pytest.fixture
+def durable_relay() -> Iterator[None]:
+    """The relay, in a thread of the test process, for the test: it publishes scheduled
+    jobs and retries when they fall due (and whatever the outbox holds)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=run_forever, args=(stop,), name="test-relay", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(30)

@@ -20,7 +20,7 @@ from tests.smoke.compose import (
 )
 from tests.support.runner import wait_until
 
-APP_SERVICES = ("migrate", "api", "worker", "relay", "beat", "flower")
+APP_SERVICES = ("migrate", "api", "worker", "relay", "flower")
 
 
 def tools() -> None:
@@ -60,7 +60,7 @@ def services_healthy(stack: Stack) -> None:
                 problems.append(f"migrate: {state}, exit code {exit_code}")
         elif state != "running" or health != "healthy":
             problems.append(f"{service}: {state} {health or 'without a health check'}")
-    expected = {"db", "redis", "migrate", "api", "worker", "relay", "beat", "flower"}
+    expected = {"db", "redis", "migrate", "api", "worker", "relay", "flower"}
     if stack.broker == "rabbitmq":
         expected.add("rabbitmq")
     missing = sorted(expected - {row["Service"] for row in rows})
@@ -81,7 +81,7 @@ def exposure(stack: Stack) -> None:
         host_port = done.stdout.strip()
         if done.returncode == 0 and host_port and host_port != ":0":
             fail(f"{service_port} is published on the host as {host_port}")
-    for service in ("api", "worker", "relay", "beat", "flower"):
+    for service in ("api", "worker", "relay", "flower"):
         done = stack.exec(service, "id", "-u")
         if done.returncode != 0:
             fail(f"docker compose exec {service} id -u failed")
@@ -92,7 +92,7 @@ def exposure(stack: Stack) -> None:
     if "NOAUTH" not in redis_reply:
         fail(f"Redis answered a client without its password: {redis_reply}")
     echo(
-        f"not published: {' '.join(published_ports)}; api, worker, relay, beat, flower run as "
+        f"not published: {' '.join(published_ports)}; api, worker, relay, flower run as "
         f"non-root; Redis: {redis_reply}"
     )
 
@@ -355,7 +355,7 @@ def json_logs(stack: Stack) -> None:
     if '"logger": "uvicorn.access"' not in logs["api"]:
         fail("no uvicorn access line in the API's logs")
     stack.summary.append(
-        "logs: every line of migrate, api, worker, relay, beat and flower is JSON, access lines too"
+        "logs: every line of migrate, api, worker, relay and flower is JSON, access lines too"
     )
 
 

@@ -45,6 +45,13 @@ def retry_in_half_a_second() -> None:
         )
 
 
+@task("faults.retry_later", retries=1)
+def retry_later(seconds: float) -> None:
+    """Fails its first attempt and asks to run again `seconds` later."""
+    if retry_later.request.retries == 0:
+        raise retry_later.celery_task.retry(exc=ConnectionError("first attempt"), countdown=seconds)
+
+
 @task("faults.record")
 def record(
     key: str, seconds: float = 0.0, ignore_soft_limit: bool = False, linger: float = 0.0

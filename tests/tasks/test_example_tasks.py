@@ -34,7 +34,7 @@ def test_a_deleted_user_gets_no_email() -> None:
 
 
 def test_transient_failures_are_retried_until_the_send_succeeds(
-    client: TestClient, worker_factory: WorkerFactory
+    client: TestClient, worker_factory: WorkerFactory, durable_relay: None
 ) -> None:
     worker = worker_factory(email_simulated_failures="2", email_retry_backoff="1")
     body = client.post("/api/v1/users", json=new_user_payload()).json()
@@ -48,7 +48,7 @@ def test_transient_failures_are_retried_until_the_send_succeeds(
 
 
 def test_retries_follow_the_policy_then_the_job_fails_cleanly(
-    client: TestClient, worker_factory: WorkerFactory
+    client: TestClient, worker_factory: WorkerFactory, durable_relay: None
 ) -> None:
     worker = worker_factory(
         email_simulated_failures="9", email_retry_backoff="1", email_retry_jitter="false"

@@ -9,12 +9,18 @@ import uuid
 from sqlalchemy.orm import Session
 
 import app.worker  # noqa: F401  (builds the engine)
+from durable_jobs import JobState, relay_pending_jobs
 from durable_jobs import _ledger as ledger
-from durable_jobs import relay_pending_jobs
 from tests.faults.programs import CRASHED
 
 
-def die(session: Session, job_ids: list[uuid.UUID], *, held_too: bool = False) -> None:
+def die(
+    session: Session,
+    job_ids: list[uuid.UUID],
+    states: tuple[JobState, ...] = (),
+    *,
+    held_too: bool = False,
+) -> None:
     os._exit(CRASHED)
 
 
