@@ -25,6 +25,13 @@ from durable_jobs._ledger import mark_published
 from durable_jobs._message import JobMessage
 from durable_jobs._models import Job, JobState
 from durable_jobs._publisher import publish
+from durable_jobs._schedules import (
+    Schedule,
+    ScheduleNotFound,
+    list_schedules,
+    pause_schedule,
+    resume_schedule,
+)
 from durable_jobs._schemas import JobPage, JobRead
 from durable_jobs._service import (
     InvalidCursor,
@@ -95,6 +102,8 @@ def _run(action: Callable[[Session], T]) -> T:
         _fail(str(exc), EXIT_CONFLICT)
     except InvalidCursor as exc:
         _fail(str(exc), EXIT_USAGE)
+    except ScheduleNotFound as exc:
+        _fail(str(exc), EXIT_NOT_FOUND)
 
 
 def _echo_json(value: Any) -> None:
@@ -216,6 +225,57 @@ def stats(as_json: JsonOption = False) -> None:
     for task_name, counts in sorted(numbers.by_task.items()):
         row = "  ".join(f"{state}={count}" for state, count in sorted(counts.items()))
         typer.echo(f"{task_name}: {row}")
+
+
+schedules_app = typer.Typer(
+    help="The periodic schedules the relay ticks: list, pause, resume.", no_args_is_help=True
+)
+app.add_typer(schedules_app, name="schedules")
+ScheduleArgument = Annotated[str, typer.Argument(help="The schedule's name.", show_default=False)]
+
+
+def _schedule_view(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "name": schedule.name,
+        "task": schedule.task_name,
+        "kwargs": schedule.kwargs,
+        "cron": schedule.cron,
+        "every_seconds": schedule.interval_seconds,
+        "catch_up": str(schedule.catch_up),
+        "paused": schedule.paused,
+        "next_tick_at": schedule.next_tick_at,
+        "last_tick_at": schedule.last_tick_at,
+        "last_job_id": schedule.last_job_id,
+    }
+
+
+def _echo_schedules(views: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        _echo_json(views)
+        return
+    for view in views:
+        timing = f"cron {view['cron']}" if view["cron"] else f"every {view['every_seconds']:g}s"
+        state = "paused" if view["paused"] else f"next {view['next_tick_at']:%Y-%m-%dT%H:%M:%S}"
+        typer.echo(f"{view['name']}  {view['task']}  {timing}  {state}")
+
+
+@schedules_app.command("list")
+def schedules_list(as_json: JsonOption = False) -> None:
+    """Every schedule, with its timing and next tick."""
+    views = _run(lambda session: [_schedule_view(s) for s in list_schedules(session)])
+    _echo_schedules(views, as_json)
+
+
+@schedules_app.command("pause")
+def schedules_pause(name: ScheduleArgument, as_json: JsonOption = False) -> None:
+    """Stop enqueueing the schedule's ticks (it survives relay restarts)."""
+    _echo_schedules([_run(lambda session: _schedule_view(pause_schedule(session, name)))], as_json)
+
+
+@schedules_app.command("resume")
+def schedules_resume(name: ScheduleArgument, as_json: JsonOption = False) -> None:
+    """Go on from the next tick after now."""
+    _echo_schedules([_run(lambda session: _schedule_view(resume_schedule(session, name)))], as_json)
 
 
 def main() -> None:

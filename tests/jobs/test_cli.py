@@ -6,7 +6,8 @@ import sys
 import uuid
 from typing import Any
 
-from durable_jobs import JobState
+from app.core.db import transaction
+from durable_jobs import JobState, define_schedule, get_schedule
 from tests.support.broker import queued_messages
 from tests.support.ledger import job_row
 from tests.support.ledger_rows import insert_job
@@ -148,3 +149,32 @@ def test_an_unreachable_database_is_a_clear_failure() -> None:
 
     assert result.returncode == 1
     assert result.stderr.startswith("Error: the database failed:")
+
+
+def test_schedules_are_listed_paused_and_resumed() -> None:
+    with transaction() as session:
+        define_schedule(session, "nightly-welcome", TASK, cron="0 3 * * *", kwargs={"user_id": 1})
+
+    [listed] = jobs_json("schedules", "list")
+    assert (listed["name"], listed["task"], listed["cron"]) == (
+        "nightly-welcome",
+        TASK,
+        "0 3 * * *",
+    )
+    assert listed["paused"] is False
+
+    [paused] = jobs_json("schedules", "pause", "nightly-welcome")
+    assert paused["paused"] is True
+    with transaction() as session:
+        assert get_schedule(session, "nightly-welcome").paused
+
+    [resumed] = jobs_json("schedules", "resume", "nightly-welcome")
+    assert resumed["paused"] is False
+    text_listing = jobs("schedules", "list")
+    assert "nightly-welcome" in text_listing.stdout and "cron 0 3 * * *" in text_listing.stdout
+
+
+def test_an_unknown_schedule_exits_3() -> None:
+    result = jobs("schedules", "pause", "no-such-schedule")
+    assert result.returncode == 3
+    assert "No schedule named 'no-such-schedule'" in result.stderr
