@@ -135,12 +135,7 @@ class WorkerProbe:
             "reason": f"cancelled: its process was terminated {grace:g}s after the request",
         }
         try:
-            with psycopg.connect(
-                self._dsn,
-                autocommit=True,
-                connect_timeout=DATABASE_TIMEOUT_SECONDS,
-                options=f"-c statement_timeout={DATABASE_TIMEOUT_SECONDS * 1000}",
-            ) as connection:
+            with self._connect() as connection:
                 stopped = connection.execute(_CANCEL_OVERDUE, params).fetchall()
         except psycopg.Error as exc:
             logger.warning("Worker probe: cancel requests not read: %s", exc)
@@ -191,15 +186,19 @@ class WorkerProbe:
         except OSError as exc:
             logger.warning("Worker probe: cannot touch the liveness file %s: %s", path, exc)
 
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A short connection of the probe's own, bounded in connect and statements."""
+        return psycopg.connect(
+            self._dsn,
+            autocommit=True,
+            connect_timeout=DATABASE_TIMEOUT_SECONDS,
+            options=f"-c statement_timeout={DATABASE_TIMEOUT_SECONDS * 1000}",
+        )
+
     def _execute(self, *statements: tuple[str, Any]) -> None:
         """Run the statements on one short connection of the probe's own."""
         try:
-            with psycopg.connect(
-                self._dsn,
-                autocommit=True,
-                connect_timeout=DATABASE_TIMEOUT_SECONDS,
-                options=f"-c statement_timeout={DATABASE_TIMEOUT_SECONDS * 1000}",
-            ) as connection:
+            with self._connect() as connection:
                 for statement, params in statements:
                     connection.execute(statement, params)
         except psycopg.Error as exc:
