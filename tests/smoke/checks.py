@@ -233,10 +233,10 @@ def failure_path(stack: Stack) -> str:
     final = stack.wait_for_log(f"Job {job} ({TASK}) failed on attempt 4")
     to_failed = elapsed(user.posted_at, log_time(final))
     stack.show_job_lines(job)
-    retry_line = f"Task {TASK}[{job}] retry: Retry in"
+    retry_line = f"Task {TASK}[{job}] retry: Retry at"  # due later, in the ledger
     retry_lines = sum(retry_line in line for line in stack.service_logs("worker").splitlines())
     if retry_lines != 3:
-        fail(f"expected 3 Celery 'retry: Retry in' lines for {job}, saw {retry_lines}")
+        fail(f"expected 3 Celery 'retry: Retry at' lines for {job}, saw {retry_lines}")
     answer = stack.http("GET", f"/jobs/{job}")
     if answer.status != 200:
         fail(f"GET /jobs/{job} answered {answer.status}: {answer.text}")
